@@ -1,0 +1,36 @@
+# Recipes for people who use `just`; each names a plain command you can also run by hand.
+
+# The service on an embedded local S3 with the demo buckets (Ctrl-C to stop).
+run:
+    cargo run -p parparchik-demo
+
+# The whole test suite: unit tests, SigV4 vectors, integration tests.
+test:
+    cargo test --workspace
+
+# The end-to-end suite. Without E2E_S3_ENDPOINT it starts the embedded S3 itself;
+# against `just up`: E2E_S3_ENDPOINT=http://localhost:9000 just e2e
+e2e:
+    cargo build --bin parparchik
+    cargo run -p parparchik-e2e
+
+# MinIO + parparchik with Docker Compose (needs a Docker engine).
+up:
+    docker compose up -d --build
+
+down:
+    docker compose down
+
+# The benchmark harness (writes BENCHMARKS.md tables); see BENCHMARKS.md.
+bench:
+    cargo bench --bench sigv4
+    bash benches/run.sh
+
+# Format check and clippy, as CI runs them.
+lint:
+    cargo fmt --all -- --check
+    cargo clippy --workspace --all-targets -- -D warnings
+
+# CI, exactly as it runs on a clean clone.
+ci:
+    bash .ci/run

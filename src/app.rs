@@ -1,0 +1,118 @@
+//! The service's shared state: configuration, registry, S3 client, manifests, health.
+
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Instant;
+
+use crate::config::Config;
+use crate::http::access::RateLimiter;
+use crate::metrics::Metrics;
+use crate::registry::Registry;
+use crate::s3::S3Client;
+use crate::s3::client::ClientSettings;
+use crate::s3::urls::DownloadUrls;
+use crate::storage::coalesce::HeadCoalescer;
+use crate::storage::persist::ManifestStore;
+use crate::storage::sync::SyncState;
+
+/// What `/status` reports about S3 and the last sync.
+#[derive(Clone, Debug, Default)]
+pub struct StorageHealth {
+    /// The last S3 error met by start-up or a sync (never a credential).
+    pub last_error: Option<String>,
+}
+
+pub struct App {
+    pub config: Config,
+    pub registry: Registry,
+    pub s3: S3Client,
+    pub urls: DownloadUrls,
+    pub metrics: Arc<Metrics>,
+    pub manifests: ManifestStore,
+    pub heads: HeadCoalescer,
+    pub sync: SyncState,
+    pub rate_limiter: Option<RateLimiter>,
+    ready: AtomicBool,
+    shutting_down: AtomicBool,
+    health: Mutex<StorageHealth>,
+    started: Instant,
+}
+
+impl App {
+    pub fn new(config: Config) -> Result<Arc<App>, String> {
+        let metrics = Arc::new(Metrics::default());
+        let s3 = S3Client::new(
+            config.endpoint.clone(),
+            &config.region,
+            config.credentials.clone(),
+            ClientSettings {
+                connect_timeout: config.s3_connect_timeout,
+                timeout: config.s3_timeout,
+                attempts: config.s3_attempts,
+                ..ClientSettings::default()
+            },
+            Arc::clone(&metrics),
+        )?;
+        Ok(Arc::new(App {
+            manifests: ManifestStore::new(config.buckets.len()),
+            registry: Registry::default(),
+            heads: HeadCoalescer::default(),
+            sync: SyncState::default(),
+            rate_limiter: config
+                .rate_limit
+                .map(|(rate, burst)| RateLimiter::new(rate, burst)),
+            urls: DownloadUrls::new(
+                config.external_endpoint.clone(),
+                &config.region,
+                config.credentials.clone(),
+            ),
+            s3,
+            metrics,
+            config,
+            ready: AtomicBool::new(false),
+            shutting_down: AtomicBool::new(false),
+            health: Mutex::new(StorageHealth::default()),
+            started: Instant::now(),
+        }))
+    }
+
+    /// Ready once the registry is rebuilt, and until shutdown begins.
+    pub fn is_ready(&self) -> bool {
+        self.ready.load(Ordering::Acquire) && !self.shutting_down.load(Ordering::Acquire)
+    }
+
+    pub fn set_ready(&self) {
+        self.ready.store(true, Ordering::Release);
+    }
+
+    pub fn begin_shutdown(&self) {
+        self.shutting_down.store(true, Ordering::Release);
+    }
+
+    /// Milliseconds since start on a monotonic clock (verification window).
+    pub fn now_ms(&self) -> u64 {
+        u64::try_from(self.started.elapsed().as_millis()).unwrap_or(u64::MAX)
+    }
+
+    pub fn health(&self) -> StorageHealth {
+        self.health
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()
+    }
+
+    pub fn record_storage_error(&self, error: Option<String>) {
+        self.health
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .last_error = error;
+    }
+
+    pub fn bucket_names(&self) -> Vec<&str> {
+        self.config
+            .buckets
+            .iter()
+            .map(|b| b.name.as_str())
+            .collect()
+    }
+}

@@ -1,0 +1,69 @@
+//! Response builders.
+
+use bytes::Bytes;
+use http_body_util::Full;
+use hyper::header::{ALLOW, CACHE_CONTROL, CONTENT_TYPE, HeaderValue, LOCATION, RETRY_AFTER};
+use hyper::{Response, StatusCode};
+use serde_json::Value;
+
+pub type Body = Full<Bytes>;
+
+pub fn json(status: StatusCode, value: &Value) -> Response<Body> {
+    // Serialising a `Value` cannot fail.
+    let body = serde_json::to_vec(value).unwrap_or_default();
+    json_bytes(status, body)
+}
+
+pub fn json_bytes(status: StatusCode, body: Vec<u8>) -> Response<Body> {
+    let mut r = Response::new(Full::new(Bytes::from(body)));
+    *r.status_mut() = status;
+    r.headers_mut()
+        .insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
+    r
+}
+
+pub fn error(status: StatusCode, message: &str) -> Response<Body> {
+    json(status, &serde_json::json!({ "error": message }))
+}
+
+pub fn not_found() -> Response<Body> {
+    error(StatusCode::NOT_FOUND, "not found")
+}
+
+pub fn method_not_allowed(allow: &'static str) -> Response<Body> {
+    let mut r = error(StatusCode::METHOD_NOT_ALLOWED, "method not allowed");
+    r.headers_mut()
+        .insert(ALLOW, HeaderValue::from_static(allow));
+    r
+}
+
+/// 503 with `Retry-After`, for "S3 could not answer, try again shortly".
+pub fn unavailable(value: &Value) -> Response<Body> {
+    let mut r = json(StatusCode::SERVICE_UNAVAILABLE, value);
+    r.headers_mut()
+        .insert(RETRY_AFTER, HeaderValue::from_static("2"));
+    r
+}
+
+pub fn redirect(location: &str, cache_control: &HeaderValue) -> Response<Body> {
+    let mut r = Response::new(Full::new(Bytes::new()));
+    *r.status_mut() = StatusCode::FOUND;
+    match HeaderValue::from_str(location) {
+        Ok(v) => {
+            r.headers_mut().insert(LOCATION, v);
+        }
+        // Locations are built from encoded parts only, so this cannot happen; refuse
+        // rather than redirect somewhere unintended.
+        Err(_) => return error(StatusCode::INTERNAL_SERVER_ERROR, "cannot build redirect"),
+    }
+    r.headers_mut().insert(CACHE_CONTROL, cache_control.clone());
+    r
+}
+
+pub fn text(status: StatusCode, content_type: &'static str, body: String) -> Response<Body> {
+    let mut r = Response::new(Full::new(Bytes::from(body)));
+    *r.status_mut() = status;
+    r.headers_mut()
+        .insert(CONTENT_TYPE, HeaderValue::from_static(content_type));
+    r
+}

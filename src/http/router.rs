@@ -1,0 +1,170 @@
+//! Which endpoint a path names. Pure: a function of the path and the configured buckets.
+
+use super::decode::{Reason, percent_decode, validate_key};
+use crate::config::BucketConfig;
+use crate::metrics::EndpointKind;
+
+/// The bucket a download route names.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum BucketRef {
+    /// A configured bucket, by index.
+    Named(usize),
+    /// `/public/<key>`: whichever public bucket holds the key.
+    AnyPublic,
+    /// `/private/<key>`: whichever private bucket holds the key.
+    AnyPrivate,
+}
+
+impl BucketRef {
+    /// Whether a file registered in `bucket` is what this route names.
+    pub fn accepts(self, bucket: usize, buckets: &[BucketConfig]) -> bool {
+        match self {
+            BucketRef::Named(b) => b == bucket,
+            BucketRef::AnyPublic => buckets[bucket].public,
+            BucketRef::AnyPrivate => !buckets[bucket].public,
+        }
+    }
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Route {
+    Status,
+    Readiness,
+    Health,
+    List,
+    Update,
+    Relocate,
+    Metrics,
+    Download {
+        bucket: BucketRef,
+        key: String,
+    },
+    /// A download route with a key the contract refuses.
+    BadKey(Reason),
+    NotFound,
+}
+
+impl Route {
+    pub fn kind(&self) -> EndpointKind {
+        match self {
+            Route::Status => EndpointKind::Status,
+            Route::Readiness | Route::Health => EndpointKind::Probe,
+            Route::List => EndpointKind::List,
+            Route::Update => EndpointKind::Update,
+            Route::Relocate => EndpointKind::Relocate,
+            Route::Metrics => EndpointKind::Metrics,
+            Route::Download { .. } | Route::BadKey(_) => EndpointKind::Download,
+            Route::NotFound => EndpointKind::Other,
+        }
+    }
+}
+
+pub fn route(path: &str, buckets: &[BucketConfig]) -> Route {
+    match path {
+        "/status" => return Route::Status,
+        "/redines" | "/readiness" => return Route::Readiness,
+        "/helthcheck" | "/healthcheck" => return Route::Health,
+        "/list" => return Route::List,
+        "/update" => return Route::Update,
+        "/relocate" => return Route::Relocate,
+        "/metrics" => return Route::Metrics,
+        _ => {}
+    }
+    let Some(rest) = path.strip_prefix('/') else {
+        return Route::NotFound;
+    };
+    let Some((segment, raw_key)) = rest.split_once('/') else {
+        return Route::NotFound;
+    };
+    let Ok(segment) = percent_decode(segment, false) else {
+        return Route::NotFound;
+    };
+    // A bucket literally named `public` or `private` is matched by name first.
+    let bucket = match buckets.iter().position(|b| b.name == segment) {
+        Some(i) => BucketRef::Named(i),
+        None if segment == "public" => BucketRef::AnyPublic,
+        None if segment == "private" => BucketRef::AnyPrivate,
+        None => return Route::NotFound,
+    };
+    let key = match percent_decode(raw_key, false) {
+        Ok(k) => k,
+        Err(reason) => return Route::BadKey(reason),
+    };
+    if let Err(reason) = validate_key(&key) {
+        return Route::BadKey(reason);
+    }
+    Route::Download { bucket, key }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn buckets() -> Vec<BucketConfig> {
+        ["public-bucket", "private-bucket", "private"]
+            .iter()
+            .enumerate()
+            .map(|(i, n)| BucketConfig {
+                name: n.to_string(),
+                manifest_key: "m".into(),
+                public: i == 0,
+            })
+            .collect()
+    }
+
+    #[test]
+    fn fixed_endpoints_and_aliases() {
+        let b = buckets();
+        assert_eq!(route("/redines", &b), Route::Readiness);
+        assert_eq!(route("/helthcheck", &b), Route::Health);
+        assert_eq!(route("/nope", &b), Route::NotFound);
+        assert_eq!(route("/unknown-bucket/k", &b), Route::NotFound);
+        assert_eq!(
+            route("/public/a%20b+c.txt", &b),
+            Route::Download {
+                bucket: BucketRef::AnyPublic,
+                key: "a b+c.txt".into()
+            }
+        );
+        // A bucket named `private` wins over the alias.
+        assert_eq!(
+            route("/private/k", &b),
+            Route::Download {
+                bucket: BucketRef::Named(2),
+                key: "k".into()
+            }
+        );
+        assert_eq!(
+            route("/private-bucket/dir/x/y.bin", &b),
+            Route::Download {
+                bucket: BucketRef::Named(1),
+                key: "dir/x/y.bin".into()
+            }
+        );
+    }
+
+    #[test]
+    fn bad_keys_never_become_downloads() {
+        let b = buckets();
+        for path in [
+            "/public-bucket/",
+            "/public-bucket/../private-bucket/x",
+            "/public-bucket/%2e%2e/private-bucket/x",
+            "/public-bucket/./x",
+            "/public-bucket/a%00b",
+            "/public-bucket/%zz",
+            "/public-bucket/%ff",
+        ] {
+            assert!(matches!(route(path, &b), Route::BadKey(_)), "{path}");
+        }
+    }
+
+    #[test]
+    fn aliases_accept_by_type() {
+        let b = buckets();
+        assert!(BucketRef::AnyPublic.accepts(0, &b));
+        assert!(!BucketRef::AnyPublic.accepts(1, &b));
+        assert!(BucketRef::AnyPrivate.accepts(1, &b));
+        assert!(!BucketRef::Named(1).accepts(2, &b));
+    }
+}

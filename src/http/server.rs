@@ -1,0 +1,132 @@
+//! The accept loop: one task per connection, `serve_connection` with a service that
+//! routes, answers, counts and logs; graceful shutdown on a signal.
+
+use std::cell::Cell;
+use std::convert::Infallible;
+use std::future::Future;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use hyper::body::Incoming;
+use hyper::server::conn::http1;
+use hyper::service::service_fn;
+use hyper::{Request, Response, StatusCode};
+use hyper_util::rt::{TokioIo, TokioTimer};
+use hyper_util::server::graceful::GracefulShutdown;
+use tokio::net::TcpListener;
+
+use super::access::authorized;
+use super::handlers::{self, MAX_TARGET_BYTES};
+use super::respond::{self, Body};
+use super::router::{Route, route};
+use crate::app::App;
+use crate::s3::client::CALLS_IN_REQUEST;
+use crate::{info, warn};
+
+/// Largest request head hyper buffers; a larger head is answered 431. Above
+/// [`MAX_TARGET_BYTES`] so that a long request line gets the more precise 414.
+const MAX_HEAD_BYTES: usize = 96 * 1024;
+
+async fn serve_request(app: Arc<App>, peer: SocketAddr, req: Request<Incoming>) -> Response<Body> {
+    let started = Instant::now();
+    let method = req.method().clone();
+    let path = req.uri().path().to_owned();
+    let query = req.uri().query().map(str::to_owned);
+    let target_len = path.len() + query.as_ref().map_or(0, |q| q.len() + 1);
+
+    let route = route(&path, &app.config.buckets);
+    let kind = route.kind();
+    let is_probe = matches!(route, Route::Health | Route::Readiness);
+    let (response, s3_calls) = if target_len > MAX_TARGET_BYTES {
+        (
+            respond::error(StatusCode::URI_TOO_LONG, "request target too long"),
+            0,
+        )
+    } else if !is_probe
+        && app
+            .rate_limiter
+            .as_ref()
+            .is_some_and(|rl| !rl.allow(peer.ip(), started))
+    {
+        (
+            respond::error(StatusCode::TOO_MANY_REQUESTS, "rate limit exceeded"),
+            0,
+        )
+    } else if !is_probe && !authorized(req.headers(), &app.config.api_keys.0) {
+        (respond::error(StatusCode::UNAUTHORIZED, "unauthorized"), 0)
+    } else {
+        CALLS_IN_REQUEST
+            .scope(Cell::new(0), async {
+                let r = handlers::handle(&app, &method, &route, query.as_deref()).await;
+                (r, CALLS_IN_REQUEST.with(Cell::get))
+            })
+            .await
+    };
+    let elapsed = started.elapsed();
+    let status = response.status().as_u16();
+    app.metrics.record_request(kind, status, elapsed);
+    // Path and query are the client's own words; Location (which may carry a signature)
+    // is never logged.
+    let shown_path: String = path.chars().take(512).collect();
+    info!(
+        "{method} {shown_path}{}{} {status} {}us s3_calls={s3_calls}",
+        if query.is_some() { "?" } else { "" },
+        query
+            .as_deref()
+            .map(|q| q.chars().take(256).collect::<String>())
+            .unwrap_or_default(),
+        elapsed.as_micros()
+    );
+    response
+}
+
+/// Serves on `listener` until `shutdown` resolves, then drains in-flight requests for at
+/// most the configured drain time.
+pub async fn serve(app: Arc<App>, listener: TcpListener, shutdown: impl Future<Output = ()>) {
+    let mut builder = http1::Builder::new();
+    builder
+        .timer(TokioTimer::new())
+        .header_read_timeout(app.config.header_timeout)
+        .max_buf_size(MAX_HEAD_BYTES)
+        .keep_alive(true);
+    let graceful = GracefulShutdown::new();
+    tokio::pin!(shutdown);
+    loop {
+        tokio::select! {
+            accepted = listener.accept() => {
+                let (stream, peer): (_, SocketAddr) = match accepted {
+                    Ok(a) => a,
+                    Err(e) => {
+                        // Out of file descriptors and the like: back off instead of spinning.
+                        warn!("accept failed: {e}");
+                        tokio::time::sleep(Duration::from_millis(50)).await;
+                        continue;
+                    }
+                };
+                let _ = stream.set_nodelay(true);
+                let app = Arc::clone(&app);
+                let service = service_fn(move |req| {
+                    let app = Arc::clone(&app);
+                    async move { Ok::<_, Infallible>(serve_request(app, peer, req).await) }
+                });
+                let conn = builder.serve_connection(TokioIo::new(stream), service);
+                let conn = graceful.watch(conn);
+                tokio::spawn(async move {
+                    // Client resets and header timeouts end here; nothing to report.
+                    let _ = conn.await;
+                });
+            }
+            () = &mut shutdown => break,
+        }
+    }
+    // Readiness answers 503 from now on; stop accepting, let in-flight requests finish.
+    app.begin_shutdown();
+    drop(listener);
+    info!("shutting down: draining in-flight requests");
+    let drain = app.config.drain_timeout;
+    tokio::select! {
+        () = graceful.shutdown() => info!("all connections closed"),
+        () = tokio::time::sleep(drain) => warn!("drain time of {} s exceeded; closing", drain.as_secs_f64()),
+    }
+}

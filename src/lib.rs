@@ -1,0 +1,29 @@
+//! parparchik: stable download routes for files in S3 / MinIO buckets.
+//!
+//! Layout: `config` (environment), `sigv4` (signing, sans-IO), `s3` (client and
+//! addressing), `registry` (in-memory state, manifests, reconciliation, all pure),
+//! `storage` (the I/O between registry and S3: locate, sync, persist, start-up),
+//! `http` (routing and handlers on a bare hyper loop), `metrics`, `log`.
+
+pub mod app;
+pub mod config;
+pub mod http;
+pub mod log;
+pub mod metrics;
+pub mod registry;
+pub mod s3;
+pub mod sigv4;
+pub mod storage;
+pub mod timefmt;
+
+/// Runs the service on `listener` until `shutdown` resolves: the registry is rebuilt in
+/// the background (readiness flips when done) while requests are already answered.
+pub async fn run(
+    app: std::sync::Arc<app::App>,
+    listener: tokio::net::TcpListener,
+    shutdown: impl std::future::Future<Output = ()>,
+) {
+    let rebuild = tokio::spawn(storage::startup::run(std::sync::Arc::clone(&app)));
+    http::server::serve(app, listener, shutdown).await;
+    rebuild.abort();
+}

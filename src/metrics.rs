@@ -1,0 +1,377 @@
+//! Counters and histograms of the service, and the Prometheus text rendering.
+//!
+//! Recording is lock-free (fixed label sets, atomics) because it sits on the redirect hot
+//! path; rendering is a pure function of a snapshot, tested without a server.
+
+use std::fmt::Write as _;
+use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
+use std::time::Duration;
+
+/// What an HTTP request was for: the `endpoint` label.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum EndpointKind {
+    Download,
+    Update,
+    Relocate,
+    List,
+    Status,
+    Probe,
+    Metrics,
+    Other,
+}
+
+impl EndpointKind {
+    pub const ALL: [EndpointKind; 8] = [
+        EndpointKind::Download,
+        EndpointKind::Update,
+        EndpointKind::Relocate,
+        EndpointKind::List,
+        EndpointKind::Status,
+        EndpointKind::Probe,
+        EndpointKind::Metrics,
+        EndpointKind::Other,
+    ];
+    pub fn label(self) -> &'static str {
+        match self {
+            EndpointKind::Download => "download",
+            EndpointKind::Update => "update",
+            EndpointKind::Relocate => "relocate",
+            EndpointKind::List => "list",
+            EndpointKind::Status => "status",
+            EndpointKind::Probe => "probe",
+            EndpointKind::Metrics => "metrics",
+            EndpointKind::Other => "other",
+        }
+    }
+}
+
+/// The status codes the service answers with; anything else is counted as `other`.
+const STATUSES: [u16; 13] = [
+    200, 302, 400, 401, 404, 405, 413, 414, 429, 431, 500, 503, 0,
+];
+
+fn status_slot(status: u16) -> usize {
+    STATUSES
+        .iter()
+        .position(|s| *s == status)
+        .unwrap_or(STATUSES.len() - 1)
+}
+
+/// S3 operations the service performs.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum S3Op {
+    HeadObject,
+    GetObject,
+    PutObject,
+    ListObjectsV2,
+}
+
+impl S3Op {
+    pub const ALL: [S3Op; 4] = [
+        S3Op::HeadObject,
+        S3Op::GetObject,
+        S3Op::PutObject,
+        S3Op::ListObjectsV2,
+    ];
+    pub fn label(self) -> &'static str {
+        match self {
+            S3Op::HeadObject => "HeadObject",
+            S3Op::GetObject => "GetObject",
+            S3Op::PutObject => "PutObject",
+            S3Op::ListObjectsV2 => "ListObjectsV2",
+        }
+    }
+}
+
+/// Outcome labels of S3 calls; see [`crate::s3::S3Error::kind`].
+pub const S3_OUTCOMES: [&str; 7] = [
+    "ok",
+    "not_found",
+    "denied",
+    "precondition_failed",
+    "unavailable",
+    "rejected",
+    "invalid_response",
+];
+
+/// Latency buckets in seconds, chosen around a redirect's few hundred microseconds and an
+/// S3 call's few milliseconds.
+const BUCKETS: [f64; 12] = [
+    0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 5.0,
+];
+
+#[derive(Default)]
+pub struct Histogram {
+    counts: [AtomicU64; BUCKETS.len()],
+    count: AtomicU64,
+    sum_micros: AtomicU64,
+}
+
+impl Histogram {
+    pub fn observe(&self, d: Duration) {
+        let secs = d.as_secs_f64();
+        if let Some(i) = BUCKETS.iter().position(|b| secs <= *b) {
+            self.counts[i].fetch_add(1, Relaxed);
+        }
+        self.count.fetch_add(1, Relaxed);
+        self.sum_micros
+            .fetch_add(u64::try_from(d.as_micros()).unwrap_or(u64::MAX), Relaxed);
+    }
+
+    fn render(&self, out: &mut String, name: &str, labels: &str) {
+        let mut cumulative = 0;
+        for (i, b) in BUCKETS.iter().enumerate() {
+            cumulative += self.counts[i].load(Relaxed);
+            let _ = writeln!(out, "{name}_bucket{{{labels},le=\"{b}\"}} {cumulative}");
+        }
+        let count = self.count.load(Relaxed);
+        let _ = writeln!(out, "{name}_bucket{{{labels},le=\"+Inf\"}} {count}");
+        let sum = self.sum_micros.load(Relaxed) as f64 / 1e6;
+        let _ = writeln!(out, "{name}_sum{{{labels}}} {sum}");
+        let _ = writeln!(out, "{name}_count{{{labels}}} {count}");
+    }
+}
+
+/// Everything the service counts.
+#[derive(Default)]
+pub struct Metrics {
+    requests: [[AtomicU64; STATUSES.len()]; EndpointKind::ALL.len()],
+    request_seconds: [Histogram; EndpointKind::ALL.len()],
+    s3_calls: [[AtomicU64; S3_OUTCOMES.len()]; S3Op::ALL.len()],
+    s3_seconds: [Histogram; S3Op::ALL.len()],
+    /// Redirects answered from the registry because S3 could not confirm.
+    pub stale_redirects: AtomicU64,
+    pub manifest_writes_ok: AtomicU64,
+    pub manifest_writes_failed: AtomicU64,
+    pub manifest_write_conflicts: AtomicU64,
+    pub coalesced_checks: AtomicU64,
+}
+
+impl Metrics {
+    pub fn record_request(&self, kind: EndpointKind, status: u16, elapsed: Duration) {
+        let k = kind as usize;
+        self.requests[k][status_slot(status)].fetch_add(1, Relaxed);
+        self.request_seconds[k].observe(elapsed);
+    }
+
+    pub fn record_s3(&self, op: S3Op, outcome: &str, elapsed: Duration) {
+        let o = S3_OUTCOMES.iter().position(|x| *x == outcome).unwrap_or(0);
+        self.s3_calls[op as usize][o].fetch_add(1, Relaxed);
+        self.s3_seconds[op as usize].observe(elapsed);
+    }
+
+    pub fn s3_calls(&self, op: S3Op, outcome: &str) -> u64 {
+        S3_OUTCOMES
+            .iter()
+            .position(|x| *x == outcome)
+            .map(|o| self.s3_calls[op as usize][o].load(Relaxed))
+            .unwrap_or(0)
+    }
+}
+
+/// Registry figures for the contract's four gauges.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct RegistryFigures {
+    /// `(bucket name, files)` for every configured bucket, in configuration order.
+    pub volume_files: Vec<(String, u64)>,
+    pub duplicate_files: u64,
+    pub uploads_per_week: u64,
+    pub uploads_per_month: u64,
+}
+
+fn escape_label(v: &str) -> String {
+    v.replace('\\', "\\\\")
+        .replace('"', "\\\"")
+        .replace('\n', "\\n")
+}
+
+/// The Prometheus text exposition (format 0.0.4).
+pub fn render(figures: &RegistryFigures, metrics: &Metrics, ready: bool) -> String {
+    let mut out = String::with_capacity(16 * 1024);
+    // The Lua edition's four gauges: names, HELP texts and labels are a contract.
+    out.push_str("# HELP parparchik_volume_files Current number of known files by bucket.\n");
+    out.push_str("# TYPE parparchik_volume_files gauge\n");
+    for (bucket, n) in &figures.volume_files {
+        let _ = writeln!(
+            out,
+            "parparchik_volume_files{{volume=\"{}\"}} {n}",
+            escape_label(bucket)
+        );
+    }
+    out.push_str("# HELP parparchik_duplicate_files Number of file keys that exist in more than one S3 bucket.\n");
+    out.push_str("# TYPE parparchik_duplicate_files gauge\n");
+    let _ = writeln!(
+        out,
+        "parparchik_duplicate_files {}",
+        figures.duplicate_files
+    );
+    out.push_str("# HELP parparchik_uploads_per_week Known uploaded file versions modified during the last 7 days.\n");
+    out.push_str("# TYPE parparchik_uploads_per_week gauge\n");
+    let _ = writeln!(
+        out,
+        "parparchik_uploads_per_week {}",
+        figures.uploads_per_week
+    );
+    out.push_str("# HELP parparchik_uploads_per_month Known uploaded file versions modified during the last 31 days.\n");
+    out.push_str("# TYPE parparchik_uploads_per_month gauge\n");
+    let _ = writeln!(
+        out,
+        "parparchik_uploads_per_month {}",
+        figures.uploads_per_month
+    );
+
+    out.push_str("# HELP parparchik_ready Whether the registry is rebuilt and the service ready (1) or not (0).\n");
+    out.push_str("# TYPE parparchik_ready gauge\n");
+    let _ = writeln!(out, "parparchik_ready {}", u8::from(ready));
+
+    out.push_str("# HELP parparchik_http_requests_total HTTP requests answered, by endpoint kind and status.\n");
+    out.push_str("# TYPE parparchik_http_requests_total counter\n");
+    for kind in EndpointKind::ALL {
+        for (i, status) in STATUSES.iter().enumerate() {
+            let n = metrics.requests[kind as usize][i].load(Relaxed);
+            if n > 0 {
+                let status = if *status == 0 {
+                    "other".to_owned()
+                } else {
+                    status.to_string()
+                };
+                let _ = writeln!(
+                    out,
+                    "parparchik_http_requests_total{{endpoint=\"{}\",status=\"{status}\"}} {n}",
+                    kind.label()
+                );
+            }
+        }
+    }
+    out.push_str("# HELP parparchik_http_request_duration_seconds Time to answer an HTTP request, by endpoint kind.\n");
+    out.push_str("# TYPE parparchik_http_request_duration_seconds histogram\n");
+    for kind in EndpointKind::ALL {
+        metrics.request_seconds[kind as usize].render(
+            &mut out,
+            "parparchik_http_request_duration_seconds",
+            &format!("endpoint=\"{}\"", kind.label()),
+        );
+    }
+
+    out.push_str("# HELP parparchik_s3_requests_total S3 calls made, by operation and outcome (each retry counts).\n");
+    out.push_str("# TYPE parparchik_s3_requests_total counter\n");
+    for op in S3Op::ALL {
+        for (i, outcome) in S3_OUTCOMES.iter().enumerate() {
+            let n = metrics.s3_calls[op as usize][i].load(Relaxed);
+            let _ = writeln!(
+                out,
+                "parparchik_s3_requests_total{{operation=\"{}\",outcome=\"{outcome}\"}} {n}",
+                op.label()
+            );
+        }
+    }
+    out.push_str(
+        "# HELP parparchik_s3_request_duration_seconds Time of one S3 call, by operation.\n",
+    );
+    out.push_str("# TYPE parparchik_s3_request_duration_seconds histogram\n");
+    for op in S3Op::ALL {
+        metrics.s3_seconds[op as usize].render(
+            &mut out,
+            "parparchik_s3_request_duration_seconds",
+            &format!("operation=\"{}\"", op.label()),
+        );
+    }
+
+    let counters = [
+        (
+            "parparchik_stale_redirects_total",
+            "Redirects answered from the registry because S3 could not confirm the object.",
+            &metrics.stale_redirects,
+        ),
+        (
+            "parparchik_coalesced_checks_total",
+            "Existence checks answered by a HEAD already in flight for the same object.",
+            &metrics.coalesced_checks,
+        ),
+        (
+            "parparchik_manifest_write_conflicts_total",
+            "Conditional manifest writes refused because another writer changed the manifest.",
+            &metrics.manifest_write_conflicts,
+        ),
+    ];
+    for (name, help, value) in counters {
+        let _ = writeln!(
+            out,
+            "# HELP {name} {help}\n# TYPE {name} counter\n{name} {}",
+            value.load(Relaxed)
+        );
+    }
+    out.push_str("# HELP parparchik_manifest_writes_total Manifest writes, by outcome.\n");
+    out.push_str("# TYPE parparchik_manifest_writes_total counter\n");
+    let _ = writeln!(
+        out,
+        "parparchik_manifest_writes_total{{outcome=\"ok\"}} {}",
+        metrics.manifest_writes_ok.load(Relaxed)
+    );
+    let _ = writeln!(
+        out,
+        "parparchik_manifest_writes_total{{outcome=\"failed\"}} {}",
+        metrics.manifest_writes_failed.load(Relaxed)
+    );
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn renders_the_contract_gauges_verbatim() {
+        let figures = RegistryFigures {
+            volume_files: vec![("public-bucket".into(), 2), ("private-bucket".into(), 0)],
+            duplicate_files: 1,
+            uploads_per_week: 1,
+            uploads_per_month: 2,
+        };
+        let text = render(&figures, &Metrics::default(), true);
+        for line in [
+            "# HELP parparchik_volume_files Current number of known files by bucket.",
+            "# TYPE parparchik_volume_files gauge",
+            "parparchik_volume_files{volume=\"public-bucket\"} 2",
+            "parparchik_volume_files{volume=\"private-bucket\"} 0",
+            "# HELP parparchik_duplicate_files Number of file keys that exist in more than one S3 bucket.",
+            "parparchik_duplicate_files 1",
+            "# HELP parparchik_uploads_per_week Known uploaded file versions modified during the last 7 days.",
+            "parparchik_uploads_per_week 1",
+            "# HELP parparchik_uploads_per_month Known uploaded file versions modified during the last 31 days.",
+            "parparchik_uploads_per_month 2",
+            "parparchik_ready 1",
+        ] {
+            assert!(text.lines().any(|l| l == line), "missing {line:?}");
+        }
+    }
+
+    #[test]
+    fn counts_requests_and_s3_calls() {
+        let m = Metrics::default();
+        m.record_request(EndpointKind::Download, 302, Duration::from_micros(300));
+        m.record_request(EndpointKind::Download, 302, Duration::from_millis(30));
+        m.record_request(EndpointKind::Download, 418, Duration::from_millis(1));
+        m.record_s3(S3Op::HeadObject, "unavailable", Duration::from_millis(2));
+        let text = render(&RegistryFigures::default(), &m, false);
+        assert!(
+            text.contains(
+                "parparchik_http_requests_total{endpoint=\"download\",status=\"302\"} 2\n"
+            )
+        );
+        assert!(text.contains(
+            "parparchik_http_requests_total{endpoint=\"download\",status=\"other\"} 1\n"
+        ));
+        assert!(text.contains("parparchik_http_request_duration_seconds_bucket{endpoint=\"download\",le=\"0.0005\"} 1\n"));
+        assert!(
+            text.contains(
+                "parparchik_http_request_duration_seconds_count{endpoint=\"download\"} 3\n"
+            )
+        );
+        assert!(text.contains(
+            "parparchik_s3_requests_total{operation=\"HeadObject\",outcome=\"unavailable\"} 1\n"
+        ));
+        assert_eq!(m.s3_calls(S3Op::HeadObject, "unavailable"), 1);
+        assert!(text.contains("parparchik_ready 0\n"));
+    }
+}

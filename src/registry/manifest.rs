@@ -1,0 +1,116 @@
+//! The per-bucket JSON manifest: rendering, and loading every form an earlier edition wrote.
+
+use serde_json::Value;
+
+use super::entry::Entry;
+use crate::config::BucketConfig;
+use crate::timefmt;
+
+/// An entry as a manifest states it, before it is checked against the buckets.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ManifestEntry {
+    pub key: String,
+    /// The bucket the entry names (its own `bucket` field, else the manifest's, else the
+    /// bucket the manifest is stored in). May name a bucket that is not configured.
+    pub bucket: String,
+    pub size: u64,
+    pub last_modified: String,
+}
+
+/// Why a manifest could not be read. The bucket is then rebuilt from its listing.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum ManifestError {
+    InvalidJson(String),
+    UnexpectedShape(&'static str),
+}
+
+impl std::fmt::Display for ManifestError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            ManifestError::InvalidJson(e) => write!(f, "invalid JSON: {e}"),
+            ManifestError::UnexpectedShape(what) => write!(f, "unexpected manifest shape: {what}"),
+        }
+    }
+}
+
+/// `{"version":1,"bucket":"<name>","files":[entry…]}`, entries sorted by key.
+pub fn render(bucket: usize, entries: &[&Entry], buckets: &[BucketConfig]) -> Vec<u8> {
+    #[derive(serde::Serialize)]
+    struct Manifest<'a> {
+        version: u32,
+        bucket: &'a str,
+        files: Vec<super::entry::EntryJson<'a>>,
+    }
+    let mut sorted: Vec<&Entry> = entries.to_vec();
+    sorted.sort_by(|a, b| a.key.cmp(&b.key));
+    let m = Manifest {
+        version: 1,
+        bucket: &buckets[bucket].name,
+        files: sorted.iter().map(|e| e.json(buckets)).collect(),
+    };
+    // Serialising plain strings and numbers cannot fail.
+    let mut out = serde_json::to_vec_pretty(&m).expect("manifest serialises");
+    out.push(b'\n');
+    out
+}
+
+/// Loads any accepted form: the current object form, a bare array of entries, the C++
+/// two-bucket form with a top-level `bucket_type`, and `"files":{}` (the Lua edition's
+/// empty list). Routes and bucket types in the file are ignored: they are recomputed
+/// from configuration. Entries without a key are skipped.
+pub fn parse(bytes: &[u8], stored_in: &str) -> Result<Vec<ManifestEntry>, ManifestError> {
+    let value: Value =
+        serde_json::from_slice(bytes).map_err(|e| ManifestError::InvalidJson(e.to_string()))?;
+    let (files, manifest_bucket) = match &value {
+        Value::Array(items) => (items.as_slice(), None),
+        Value::Object(map) => {
+            let bucket = map.get("bucket").and_then(Value::as_str);
+            match map.get("files") {
+                Some(Value::Array(items)) => (items.as_slice(), bucket),
+                Some(Value::Object(o)) if o.is_empty() => (&[][..], bucket),
+                None | Some(Value::Null) => (&[][..], bucket),
+                Some(_) => return Err(ManifestError::UnexpectedShape("\"files\" is not a list")),
+            }
+        }
+        _ => {
+            return Err(ManifestError::UnexpectedShape(
+                "neither an object nor a list",
+            ));
+        }
+    };
+    let default_bucket = manifest_bucket.unwrap_or(stored_in);
+    let mut out = Vec::with_capacity(files.len());
+    for item in files {
+        let Some(obj) = item.as_object() else {
+            continue;
+        };
+        let Some(key) = obj
+            .get("key")
+            .and_then(Value::as_str)
+            .filter(|k| !k.is_empty())
+        else {
+            continue;
+        };
+        let size = match obj.get("size") {
+            Some(Value::Number(n)) => n.as_u64().unwrap_or(0),
+            Some(Value::String(s)) => s.trim().parse().unwrap_or(0),
+            _ => 0,
+        };
+        let last_modified = obj
+            .get("last_modified")
+            .and_then(Value::as_str)
+            .and_then(timefmt::normalize)
+            .unwrap_or_default();
+        out.push(ManifestEntry {
+            key: key.to_owned(),
+            bucket: obj
+                .get("bucket")
+                .and_then(Value::as_str)
+                .unwrap_or(default_bucket)
+                .to_owned(),
+            size,
+            last_modified,
+        });
+    }
+    Ok(out)
+}

@@ -1,0 +1,262 @@
+//! The in-memory registry: every file, which bucket holds it, and what S3 said of it.
+//!
+//! A `RwLock`-guarded `HashMap` keyed by object key. A key has one entry, so a route
+//! `/<bucket>/<key>` is found by its key and then checked against the entry's bucket.
+//! Every mutation reports which buckets' manifests it changed ([`Dirty`]), so callers
+//! persist exactly those.
+
+pub mod entry;
+pub mod manifest;
+pub mod reconcile;
+
+use std::collections::{HashMap, HashSet};
+use std::sync::{Arc, RwLock, RwLockReadGuard, RwLockWriteGuard};
+
+pub use entry::Entry;
+use reconcile::Reconciled;
+
+use crate::metrics::RegistryFigures;
+
+/// A set of bucket indexes whose manifests changed (configuration allows at most 64).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Dirty(pub u64);
+
+impl Dirty {
+    pub fn with(mut self, bucket: usize) -> Dirty {
+        self.0 |= 1 << bucket;
+        self
+    }
+    pub fn union(self, other: Dirty) -> Dirty {
+        Dirty(self.0 | other.0)
+    }
+    pub fn is_empty(self) -> bool {
+        self.0 == 0
+    }
+    pub fn contains(self, bucket: usize) -> bool {
+        self.0 & (1 << bucket) != 0
+    }
+    pub fn buckets(self) -> impl Iterator<Item = usize> {
+        (0..64).filter(move |i| self.0 & (1u64 << i) != 0)
+    }
+}
+
+#[derive(Default)]
+struct State {
+    files: HashMap<String, Arc<Entry>>,
+    duplicates: HashSet<String>,
+}
+
+#[derive(Default)]
+pub struct Registry {
+    state: RwLock<State>,
+}
+
+impl Registry {
+    // A poisoned lock means a panic mid-mutation elsewhere; the map itself is still a
+    // consistent map (every mutation is a single insert/remove), so keep serving.
+    fn read(&self) -> RwLockReadGuard<'_, State> {
+        self.state.read().unwrap_or_else(|p| p.into_inner())
+    }
+    fn write(&self) -> RwLockWriteGuard<'_, State> {
+        self.state.write().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// The entry of `key`; the lock is held for the lookup only.
+    pub fn get(&self, key: &str) -> Option<Arc<Entry>> {
+        self.read().files.get(key).cloned()
+    }
+
+    pub fn len(&self) -> usize {
+        self.read().files.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    pub fn duplicate_count(&self) -> usize {
+        self.read().duplicates.len()
+    }
+
+    /// Registers or updates `entry`; reports the buckets whose manifests changed.
+    pub fn upsert(&self, entry: Entry) -> Dirty {
+        let mut state = self.write();
+        match state.files.get(&entry.key) {
+            Some(old) if **old == entry => Dirty::default(),
+            Some(old) => {
+                let dirty = Dirty::default().with(old.bucket).with(entry.bucket);
+                state.files.insert(entry.key.clone(), Arc::new(entry));
+                dirty
+            }
+            None => {
+                let dirty = Dirty::default().with(entry.bucket);
+                state.files.insert(entry.key.clone(), Arc::new(entry));
+                dirty
+            }
+        }
+    }
+
+    /// Forgets `key`. Only ever called when S3 said the object does not exist.
+    pub fn remove(&self, key: &str) -> Dirty {
+        let mut state = self.write();
+        state.duplicates.remove(key);
+        match state.files.remove(key) {
+            Some(old) => Dirty::default().with(old.bucket),
+            None => Dirty::default(),
+        }
+    }
+
+    /// Records whether `key` was seen in several buckets.
+    pub fn set_duplicate(&self, key: &str, duplicate: bool) {
+        let mut state = self.write();
+        if duplicate {
+            state.duplicates.insert(key.to_owned());
+        } else {
+            state.duplicates.remove(key);
+        }
+    }
+
+    /// Replaces the whole registry with a reconciled one; reports every bucket whose set
+    /// of entries changed. Entries that did not change keep their verification time.
+    pub fn replace(&self, new: Reconciled) -> Dirty {
+        let mut files: HashMap<String, Arc<Entry>> = HashMap::with_capacity(new.files.len());
+        let mut dirty = Dirty::default();
+        {
+            let old = self.read();
+            for (key, entry) in new.files {
+                match old.files.get(&key) {
+                    Some(o) if **o == entry => {
+                        files.insert(key, Arc::clone(o));
+                    }
+                    Some(o) => {
+                        dirty = dirty.with(o.bucket).with(entry.bucket);
+                        files.insert(key, Arc::new(entry));
+                    }
+                    None => {
+                        dirty = dirty.with(entry.bucket);
+                        files.insert(key, Arc::new(entry));
+                    }
+                }
+            }
+            for (key, o) in &old.files {
+                if !files.contains_key(key) {
+                    dirty = dirty.with(o.bucket);
+                }
+            }
+        }
+        // Built outside the write lock; swapped in at once. A change made by a request
+        // between the read above and this swap is superseded by the listing, which is
+        // at least as new as that change.
+        let mut state = self.write();
+        state.files = files;
+        state.duplicates = new.duplicates;
+        dirty
+    }
+
+    /// Entries of one bucket (unsorted): a snapshot of `Arc`s, cheap to take.
+    pub fn entries_in(&self, bucket: usize) -> Vec<Arc<Entry>> {
+        self.read()
+            .files
+            .values()
+            .filter(|e| e.bucket == bucket)
+            .cloned()
+            .collect()
+    }
+
+    /// Every entry (unsorted).
+    pub fn all(&self) -> Vec<Arc<Entry>> {
+        self.read().files.values().cloned().collect()
+    }
+
+    /// The contract's four gauges. `now` is Unix seconds.
+    pub fn figures(&self, bucket_names: &[&str], now: i64) -> RegistryFigures {
+        let week_ago = now - 7 * 24 * 3600;
+        let month_ago = now - 31 * 24 * 3600;
+        let mut per_bucket = vec![0u64; bucket_names.len()];
+        let (mut week, mut month) = (0, 0);
+        let duplicates;
+        {
+            let state = self.read();
+            duplicates = state.duplicates.len() as u64;
+            for e in state.files.values() {
+                if let Some(n) = per_bucket.get_mut(e.bucket) {
+                    *n += 1;
+                }
+                if let Some(t) = crate::timefmt::parse(&e.last_modified) {
+                    let t = t.unix_timestamp();
+                    if t >= week_ago && t <= now {
+                        week += 1;
+                    }
+                    if t >= month_ago && t <= now {
+                        month += 1;
+                    }
+                }
+            }
+        }
+        RegistryFigures {
+            volume_files: bucket_names
+                .iter()
+                .zip(per_bucket)
+                .map(|(n, c)| ((*n).to_owned(), c))
+                .collect(),
+            duplicate_files: duplicates,
+            uploads_per_week: week,
+            uploads_per_month: month,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn upsert_reports_old_and_new_bucket() {
+        let r = Registry::default();
+        assert_eq!(
+            r.upsert(Entry::new("k", 0, 1, "t")),
+            Dirty::default().with(0)
+        );
+        assert_eq!(r.upsert(Entry::new("k", 0, 1, "t")), Dirty::default());
+        assert_eq!(
+            r.upsert(Entry::new("k", 1, 1, "t")),
+            Dirty::default().with(0).with(1)
+        );
+        assert_eq!(r.remove("k"), Dirty::default().with(1));
+        assert_eq!(r.remove("k"), Dirty::default());
+    }
+
+    #[test]
+    fn replace_reports_changed_buckets_only() {
+        let r = Registry::default();
+        r.upsert(Entry::new("a", 0, 1, "t"));
+        r.upsert(Entry::new("b", 1, 1, "t"));
+        let mut new = Reconciled::default();
+        new.files.insert("a".into(), Entry::new("a", 0, 1, "t"));
+        new.files.insert("c".into(), Entry::new("c", 2, 1, "t"));
+        assert_eq!(r.replace(new), Dirty::default().with(1).with(2));
+        assert_eq!(r.len(), 2);
+    }
+
+    #[test]
+    fn figures_count_recent_uploads() {
+        let r = Registry::default();
+        let now = 1_800_000_000;
+        let day = 86_400;
+        let at =
+            |t: i64| crate::timefmt::format(time::OffsetDateTime::from_unix_timestamp(t).unwrap());
+        r.upsert(Entry::new("new", 0, 1, at(now - day)));
+        r.upsert(Entry::new("older", 1, 1, at(now - 10 * day)));
+        r.upsert(Entry::new("old", 1, 1, at(now - 40 * day)));
+        r.set_duplicate("old", true);
+        let f = r.figures(&["a", "b", "c"], now);
+        assert_eq!(
+            f.volume_files,
+            vec![("a".into(), 1), ("b".into(), 2), ("c".into(), 0)]
+        );
+        assert_eq!(
+            (f.uploads_per_week, f.uploads_per_month, f.duplicate_files),
+            (1, 2, 1)
+        );
+    }
+}

@@ -1,0 +1,132 @@
+//! Per-key work for one request: confirm a key where the registry says it is, find it
+//! in the buckets when it is not, and the `/relocate` rule (last bucket wins).
+//!
+//! Only a "not found" from S3 ever removes an entry; any other failure leaves the
+//! registry and the manifests untouched and is returned to the caller.
+
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+
+use crate::app::App;
+use crate::registry::{Dirty, Entry};
+use crate::s3::{ObjectMeta, S3Error};
+
+/// HEAD of `key` in bucket `bucket`, coalesced with any check of the same object in flight.
+pub async fn check(app: &App, bucket: usize, key: &str) -> Result<ObjectMeta, S3Error> {
+    let name = &app.config.buckets[bucket].name;
+    let (answer, shared) = app
+        .heads
+        .run(bucket, key, || app.s3.head_object(name, key))
+        .await;
+    if shared {
+        app.metrics.coalesced_checks.fetch_add(1, Ordering::Relaxed);
+    }
+    answer
+}
+
+/// Registers `key` in `bucket` with S3's metadata and marks it verified.
+fn register(app: &App, key: &str, bucket: usize, meta: &ObjectMeta) -> (Arc<Entry>, Dirty) {
+    let dirty = app.registry.upsert(Entry::new(
+        key,
+        bucket,
+        meta.size,
+        meta.last_modified.clone(),
+    ));
+    let entry = app.registry.get(key).unwrap_or_else(|| {
+        Arc::new(Entry::new(
+            key,
+            bucket,
+            meta.size,
+            meta.last_modified.clone(),
+        ))
+    });
+    entry.mark_verified(app.now_ms());
+    (entry, dirty)
+}
+
+/// Where a key is now.
+pub struct Located {
+    pub entry: Option<Arc<Entry>>,
+    /// Manifests changed by this lookup (persisted by the caller before it answers).
+    pub dirty: Dirty,
+}
+
+/// Confirms `key` where the registry has it, else finds it in the first bucket (priority
+/// order) that holds it; forgets it when no bucket does.
+pub async fn locate(app: &App, key: &str) -> Result<Located, S3Error> {
+    let known = app.registry.get(key);
+    let mut skip = None;
+    if let Some(e) = &known {
+        match check(app, e.bucket, key).await {
+            Ok(meta) => {
+                let (entry, dirty) = register(app, key, e.bucket, &meta);
+                return Ok(Located {
+                    entry: Some(entry),
+                    dirty,
+                });
+            }
+            Err(S3Error::NotFound) => skip = Some(e.bucket),
+            Err(other) => return Err(other),
+        }
+    }
+    for bucket in 0..app.config.buckets.len() {
+        if Some(bucket) == skip {
+            continue;
+        }
+        match check(app, bucket, key).await {
+            Ok(meta) => {
+                let (entry, dirty) = register(app, key, bucket, &meta);
+                return Ok(Located {
+                    entry: Some(entry),
+                    dirty,
+                });
+            }
+            Err(S3Error::NotFound) => {}
+            Err(other) => return Err(other),
+        }
+    }
+    Ok(Located {
+        entry: None,
+        dirty: app.registry.remove(key),
+    })
+}
+
+/// What `/relocate` found.
+pub struct Relocated {
+    pub entry: Option<Arc<Entry>>,
+    /// The bucket the registry had before, when it differs from the new one.
+    pub moved_from: Option<usize>,
+    /// Held by more than one bucket.
+    pub duplicate: bool,
+    pub dirty: Dirty,
+}
+
+/// Checks every bucket; the last configured bucket holding `key` wins.
+pub async fn relocate(app: &App, key: &str) -> Result<Relocated, S3Error> {
+    let before = app.registry.get(key).map(|e| e.bucket);
+    let mut holders = Vec::new();
+    for bucket in 0..app.config.buckets.len() {
+        match check(app, bucket, key).await {
+            Ok(meta) => holders.push((bucket, meta)),
+            Err(S3Error::NotFound) => {}
+            Err(other) => return Err(other),
+        }
+    }
+    let Some((bucket, meta)) = holders.last() else {
+        return Ok(Relocated {
+            entry: None,
+            moved_from: None,
+            duplicate: false,
+            dirty: app.registry.remove(key),
+        });
+    };
+    let (entry, dirty) = register(app, key, *bucket, meta);
+    let duplicate = holders.len() > 1;
+    app.registry.set_duplicate(key, duplicate);
+    Ok(Relocated {
+        moved_from: before.filter(|b| b != bucket),
+        entry: Some(entry),
+        duplicate,
+        dirty,
+    })
+}

@@ -1,0 +1,354 @@
+//! Test harness: an in-process S3 server (`local-s3`, which verifies every signature),
+//! an independent S3 client to seed and inspect buckets (`rusty-s3`, so a bug in the
+//! project's signer cannot hide itself), and the service itself on a free port.
+#![allow(dead_code)]
+
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use parparchik::app::App;
+use parparchik::config::Config;
+use rusty_s3::{Bucket, S3Action, UrlStyle};
+
+pub const ACCESS_KEY: &str = "test-access-key";
+pub const SECRET_KEY: &str = "test-secret-key-0123456789";
+pub const PUBLIC: &str = "public-bucket";
+pub const PRIVATE: &str = "private-bucket";
+pub const MANIFEST: &str = ".parparchik/files.json";
+
+/// The in-process S3 server and its data directory.
+pub struct S3 {
+    pub server: Option<local_s3::LocalS3>,
+    pub addr: SocketAddr,
+    pub dir: tempfile::TempDir,
+    pub buckets: Vec<String>,
+    pub public: Vec<String>,
+}
+
+impl S3 {
+    pub async fn start(buckets: &[&str], public: &[&str]) -> S3 {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let mut s3 = S3 {
+            server: None,
+            addr: SocketAddr::from(([127, 0, 0, 1], 0)),
+            dir,
+            buckets: buckets.iter().map(|s| s.to_string()).collect(),
+            public: public.iter().map(|s| s.to_string()).collect(),
+        };
+        s3.restart().await;
+        s3
+    }
+
+    /// The demo layout: a public and a private bucket.
+    pub async fn two_buckets() -> S3 {
+        S3::start(&[PUBLIC, PRIVATE], &[PUBLIC]).await
+    }
+
+    /// Starts (again) on the same address and data directory.
+    pub async fn restart(&mut self) {
+        let mut cfg = local_s3::Config::new(self.dir.path(), ACCESS_KEY, SECRET_KEY);
+        cfg.addr = self.addr;
+        cfg.buckets = self.buckets.clone();
+        cfg.public_buckets = self.public.clone();
+        let server = local_s3::LocalS3::start(cfg)
+            .await
+            .expect("local S3 starts");
+        self.addr = server.addr();
+        self.server = Some(server);
+    }
+
+    /// Stops the server: S3 "goes down".
+    pub async fn stop(&mut self) {
+        if let Some(s) = self.server.take() {
+            s.stop().await;
+        }
+    }
+
+    pub fn endpoint(&self) -> String {
+        format!("http://{}", self.addr)
+    }
+
+    pub fn stats(&self) -> &local_s3::Stats {
+        self.server.as_ref().expect("S3 running").stats()
+    }
+
+    pub fn client(&self) -> Seeder {
+        Seeder::new(&self.endpoint())
+    }
+}
+
+/// An S3 client independent of the project's signer.
+#[derive(Clone)]
+pub struct Seeder {
+    endpoint: url::Url,
+    creds: rusty_s3::Credentials,
+    http: reqwest::Client,
+}
+
+const SIGN_FOR: Duration = Duration::from_secs(600);
+
+impl Seeder {
+    pub fn new(endpoint: &str) -> Seeder {
+        Seeder {
+            endpoint: endpoint.parse().expect("endpoint URL"),
+            creds: rusty_s3::Credentials::new(ACCESS_KEY, SECRET_KEY),
+            http: reqwest::Client::new(),
+        }
+    }
+
+    fn bucket(&self, name: &str) -> Bucket {
+        Bucket::new(
+            self.endpoint.clone(),
+            UrlStyle::Path,
+            name.to_owned(),
+            "us-east-1",
+        )
+        .expect("bucket")
+    }
+
+    pub async fn put(&self, bucket: &str, key: &str, body: impl Into<Vec<u8>>) {
+        let url = self
+            .bucket(bucket)
+            .put_object(Some(&self.creds), key)
+            .sign(SIGN_FOR);
+        let r = self
+            .http
+            .put(url)
+            .body(body.into())
+            .send()
+            .await
+            .expect("PUT sent");
+        assert!(
+            r.status().is_success(),
+            "PUT {bucket}/{key}: {}",
+            r.status()
+        );
+    }
+
+    pub async fn get(&self, bucket: &str, key: &str) -> Option<Vec<u8>> {
+        let url = self
+            .bucket(bucket)
+            .get_object(Some(&self.creds), key)
+            .sign(SIGN_FOR);
+        let r = self.http.get(url).send().await.expect("GET sent");
+        if r.status() == 404 {
+            return None;
+        }
+        assert!(
+            r.status().is_success(),
+            "GET {bucket}/{key}: {}",
+            r.status()
+        );
+        Some(r.bytes().await.expect("body").to_vec())
+    }
+
+    pub async fn delete(&self, bucket: &str, key: &str) {
+        let url = self
+            .bucket(bucket)
+            .delete_object(Some(&self.creds), key)
+            .sign(SIGN_FOR);
+        let r = self.http.delete(url).send().await.expect("DELETE sent");
+        assert!(
+            r.status().is_success(),
+            "DELETE {bucket}/{key}: {}",
+            r.status()
+        );
+    }
+
+    /// Moves an object behind the service's back.
+    pub async fn mv(&self, from: &str, to: &str, key: &str) {
+        let body = self.get(from, key).await.expect("object to move exists");
+        self.put(to, key, body).await;
+        self.delete(from, key).await;
+    }
+
+    /// The manifest of `bucket`, parsed, or `None` if absent.
+    pub async fn manifest(&self, bucket: &str) -> Option<serde_json::Value> {
+        self.get(bucket, MANIFEST)
+            .await
+            .map(|b| serde_json::from_slice(&b).expect("manifest is JSON"))
+    }
+
+    /// Keys listed in `bucket`'s manifest, sorted.
+    pub async fn manifest_keys(&self, bucket: &str) -> Vec<String> {
+        let Some(m) = self.manifest(bucket).await else {
+            return Vec::new();
+        };
+        let mut keys: Vec<String> = m["files"]
+            .as_array()
+            .map(|a| {
+                a.iter()
+                    .map(|e| e["key"].as_str().unwrap_or_default().to_owned())
+                    .collect()
+            })
+            .unwrap_or_default();
+        keys.sort();
+        keys
+    }
+}
+
+/// The service, in process, on a free port.
+pub struct Service {
+    pub app: Arc<App>,
+    pub base: String,
+    /// Does not follow redirects.
+    pub http: reqwest::Client,
+    /// Follows redirects, as a user's client would.
+    pub follow: reqwest::Client,
+    stop: Option<tokio::sync::oneshot::Sender<()>>,
+    task: Option<tokio::task::JoinHandle<()>>,
+}
+
+pub fn two_bucket_env(endpoint: &str) -> Vec<(String, String)> {
+    [
+        ("PARPARCHIK_PUBLIC_BUCKET", PUBLIC),
+        ("PARPARCHIK_PRIVATE_BUCKET", PRIVATE),
+        ("S3_ENDPOINT", endpoint),
+        ("AWS_ACCESS_KEY_ID", ACCESS_KEY),
+        ("AWS_SECRET_ACCESS_KEY", SECRET_KEY),
+        ("PARPARCHIK_S3_TIMEOUT", "2"),
+        ("PARPARCHIK_S3_CONNECT_TIMEOUT", "0.5"),
+        ("PARPARCHIK_SYNC_INTERVAL", "0"),
+    ]
+    .iter()
+    .map(|(k, v)| (k.to_string(), v.to_string()))
+    .collect()
+}
+
+impl Service {
+    /// Starts with `env` (later pairs override earlier ones); does not wait for readiness.
+    pub async fn start(env: Vec<(String, String)>) -> Service {
+        let map: HashMap<String, String> = env.into_iter().collect();
+        let config =
+            Config::from_lookup(|k| map.get(k).cloned()).expect("valid test configuration");
+        let app = App::new(config).expect("app");
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind");
+        let base = format!("http://{}", listener.local_addr().expect("addr"));
+        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+        let task = tokio::spawn(parparchik::run(Arc::clone(&app), listener, async {
+            let _ = stopped.await;
+        }));
+        Service {
+            app,
+            base,
+            http: reqwest::Client::builder()
+                .redirect(reqwest::redirect::Policy::none())
+                .build()
+                .expect("client"),
+            follow: reqwest::Client::new(),
+            stop: Some(stop),
+            task: Some(task),
+        }
+    }
+
+    /// The two-bucket service against `s3`, ready.
+    pub async fn ready(s3: &S3) -> Service {
+        Service::ready_with(s3, &[]).await
+    }
+
+    pub async fn ready_with(s3: &S3, extra: &[(&str, &str)]) -> Service {
+        let mut env = two_bucket_env(&s3.endpoint());
+        env.extend(extra.iter().map(|(k, v)| (k.to_string(), v.to_string())));
+        let s = Service::start(env).await;
+        s.wait_ready(Duration::from_secs(20)).await;
+        s
+    }
+
+    pub async fn wait_ready(&self, limit: Duration) {
+        let deadline = Instant::now() + limit;
+        while !self.app.is_ready() {
+            assert!(
+                Instant::now() < deadline,
+                "service not ready within {limit:?}"
+            );
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{}", self.base, path)
+    }
+
+    pub async fn get(&self, path: &str) -> reqwest::Response {
+        self.http
+            .get(self.url(path))
+            .send()
+            .await
+            .expect("request sent")
+    }
+
+    pub async fn get_json(&self, path: &str) -> (u16, serde_json::Value) {
+        let r = self.get(path).await;
+        let status = r.status().as_u16();
+        let body = r.bytes().await.expect("body");
+        (
+            status,
+            serde_json::from_slice(&body).unwrap_or(serde_json::Value::Null),
+        )
+    }
+
+    pub async fn post_json(&self, path: &str) -> (u16, serde_json::Value) {
+        let r = self
+            .http
+            .post(self.url(path))
+            .send()
+            .await
+            .expect("request sent");
+        let status = r.status().as_u16();
+        let body = r.bytes().await.expect("body");
+        (
+            status,
+            serde_json::from_slice(&body).unwrap_or(serde_json::Value::Null),
+        )
+    }
+
+    pub async fn metrics(&self) -> String {
+        self.get("/metrics")
+            .await
+            .text()
+            .await
+            .expect("metrics text")
+    }
+
+    pub async fn stop(mut self) {
+        if let Some(s) = self.stop.take() {
+            let _ = s.send(());
+        }
+        if let Some(t) = self.task.take() {
+            let _ = t.await;
+        }
+    }
+}
+
+/// The value of a metric line `name{labels} value` (or `name value`).
+pub fn metric(text: &str, series: &str) -> Option<f64> {
+    text.lines()
+        .find_map(|l| {
+            l.strip_prefix(series)
+                .and_then(|rest| rest.strip_prefix(' '))
+        })
+        .and_then(|v| v.trim().parse().ok())
+}
+
+/// Sends `request` as raw bytes (nothing normalised, as a hostile client would) and
+/// returns the status code and body of the answer, or `None` if the connection closed
+/// without one.
+pub async fn raw(base: &str, request: &[u8]) -> Option<(u16, String)> {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let addr = base.trim_start_matches("http://");
+    let mut s = tokio::net::TcpStream::connect(addr).await.ok()?;
+    s.write_all(request).await.ok()?;
+    let mut buf = Vec::new();
+    let _ = tokio::time::timeout(Duration::from_secs(10), s.read_to_end(&mut buf)).await;
+    let text = String::from_utf8_lossy(&buf).into_owned();
+    let status = text.strip_prefix("HTTP/1.1 ")?.get(..3)?.parse().ok()?;
+    let body = text
+        .split_once("\r\n\r\n")
+        .map(|(_, b)| b.to_owned())
+        .unwrap_or_default();
+    Some((status, body))
+}

@@ -1,0 +1,168 @@
+//! Listener, connection handling and lifecycle of the embedded server.
+
+use std::io;
+use std::net::{Ipv4Addr, Ipv6Addr, SocketAddr};
+use std::time::Duration;
+
+use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
+use hyper_util::server::conn::auto;
+use s3s::auth::SimpleAuth;
+use s3s::service::{S3Service, S3ServiceBuilder};
+use s3s_fs::FileSystem;
+use tokio::net::{TcpListener, TcpSocket, TcpStream};
+use tokio::sync::oneshot;
+use tokio::task::{JoinHandle, JoinSet};
+
+use crate::Config;
+use crate::access::PublicReadAccess;
+use crate::stats::Stats;
+use crate::store::Store;
+
+/// A running local S3 server. Dropping it stops the server too (without
+/// waiting); use [`LocalS3::stop`] to wait until the port is free again.
+#[derive(Debug)]
+pub struct LocalS3 {
+    addr: SocketAddr,
+    stats: Stats,
+    shutdown: Option<oneshot::Sender<()>>,
+    task: Option<JoinHandle<()>>,
+}
+
+impl LocalS3 {
+    /// Prepares `data_dir` and the buckets, binds `addr` and spawns the
+    /// server on the current tokio runtime. Returns once the socket listens.
+    pub async fn start(cfg: Config) -> io::Result<LocalS3> {
+        tokio::fs::create_dir_all(&cfg.data_dir).await?;
+        // s3s-fs represents a bucket as a directory of the root.
+        for bucket in &cfg.buckets {
+            if !s3s::path::check_bucket_name(bucket) {
+                return Err(io::Error::new(
+                    io::ErrorKind::InvalidInput,
+                    format!("invalid bucket name {bucket:?}"),
+                ));
+            }
+            tokio::fs::create_dir_all(cfg.data_dir.join(bucket)).await?;
+        }
+        let fs = FileSystem::new(&cfg.data_dir).map_err(|e| {
+            io::Error::other(format!("cannot use {}: {e:?}", cfg.data_dir.display()))
+        })?;
+
+        let stats = Stats::default();
+        let mut builder = S3ServiceBuilder::new(Store::new(fs));
+        builder.set_auth(SimpleAuth::from_single(cfg.access_key, cfg.secret_key));
+        builder.set_access(PublicReadAccess {
+            public_buckets: cfg.public_buckets.into_iter().collect(),
+            stats: stats.clone(),
+        });
+        let service = builder.build();
+
+        let socket = if cfg.addr.is_ipv4() {
+            TcpSocket::new_v4()?
+        } else {
+            TcpSocket::new_v6()?
+        };
+        // Lets a restarted server bind the port of a stopped one at once,
+        // although its closed connections linger in TIME_WAIT.
+        socket.set_reuseaddr(true)?;
+        socket.bind(cfg.addr)?;
+        let listener = socket.listen(1024)?;
+        let addr = listener.local_addr()?;
+
+        let (shutdown, shutdown_rx) = oneshot::channel();
+        let task = tokio::spawn(accept_loop(listener, service, stats.clone(), shutdown_rx));
+        Ok(LocalS3 {
+            addr,
+            stats,
+            shutdown: Some(shutdown),
+            task: Some(task),
+        })
+    }
+
+    /// The bound address (with the actual port when started on port 0).
+    #[must_use]
+    pub fn addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    /// Base URL for path-style requests, e.g. `http://127.0.0.1:9000`.
+    /// A wildcard bind address is replaced by loopback, which is reachable.
+    #[must_use]
+    pub fn endpoint(&self) -> String {
+        let mut addr = self.addr;
+        if addr.ip().is_unspecified() {
+            addr.set_ip(if addr.is_ipv4() {
+                Ipv4Addr::LOCALHOST.into()
+            } else {
+                Ipv6Addr::LOCALHOST.into()
+            });
+        }
+        format!("http://{addr}")
+    }
+
+    /// Request counters of this server.
+    #[must_use]
+    pub fn stats(&self) -> &Stats {
+        &self.stats
+    }
+
+    /// Stops accepting, aborts every open connection (in-flight requests
+    /// included, like a crashed S3 would) and returns once the listening
+    /// socket and all connections are closed.
+    pub async fn stop(mut self) {
+        if let Some(shutdown) = self.shutdown.take() {
+            let _ = shutdown.send(());
+        }
+        if let Some(task) = self.task.take() {
+            // Only fails if the accept loop panicked, which leaves nothing to clean up.
+            let _ = task.await;
+        }
+    }
+}
+
+impl Drop for LocalS3 {
+    fn drop(&mut self) {
+        if let Some(shutdown) = self.shutdown.take() {
+            let _ = shutdown.send(());
+        }
+    }
+}
+
+async fn accept_loop(
+    listener: TcpListener,
+    service: S3Service,
+    stats: Stats,
+    mut shutdown: oneshot::Receiver<()>,
+) {
+    let mut conns = JoinSet::new();
+    loop {
+        tokio::select! {
+            // Fires on `send` and when the sender is dropped with `LocalS3`.
+            _ = &mut shutdown => break,
+            accepted = listener.accept() => match accepted {
+                Ok((stream, _)) => {
+                    conns.spawn(serve_connection(stream, service.clone(), stats.clone()));
+                }
+                // E.g. out of file descriptors: back off instead of spinning.
+                Err(_) => tokio::time::sleep(Duration::from_millis(10)).await,
+            },
+            // Reap finished connections so the set does not grow forever.
+            Some(_) = conns.join_next(), if !conns.is_empty() => {}
+        }
+    }
+    drop(listener);
+    conns.shutdown().await;
+}
+
+async fn serve_connection(stream: TcpStream, service: S3Service, stats: Stats) {
+    // Small responses (HEAD, errors) would otherwise wait for delayed ACKs.
+    let _ = stream.set_nodelay(true);
+    let svc = hyper::service::service_fn(move |req| {
+        stats.record_http();
+        hyper::service::Service::call(&service, req)
+    });
+    let mut builder = auto::Builder::new(TokioExecutor::new());
+    // hyper's HTTP/1 header-read timeout needs a timer to be enforced.
+    builder.http1().timer(TokioTimer::new());
+    // Errors here are per-connection (client went away, bad request line).
+    let _ = builder.serve_connection(TokioIo::new(stream), svc).await;
+}
