@@ -15,6 +15,8 @@ pub struct Entry {
     pub size: u64,
     /// RFC 3339 UTC, normalised whatever S3 or an old manifest said.
     pub last_modified: String,
+    /// `last_modified` as Unix seconds, parsed once so `/metrics` stays cheap.
+    pub modified_unix: Option<i64>,
     /// When S3 last confirmed the entry, as milliseconds on the service's monotonic clock
     /// plus one (0 = never); read lock-free on the redirect path.
     verified_at: AtomicU64,
@@ -27,6 +29,7 @@ impl Clone for Entry {
             bucket: self.bucket,
             size: self.size,
             last_modified: self.last_modified.clone(),
+            modified_unix: self.modified_unix,
             verified_at: AtomicU64::new(self.verified_at.load(Relaxed)),
         }
     }
@@ -51,11 +54,13 @@ impl Entry {
         size: u64,
         last_modified: impl Into<String>,
     ) -> Entry {
+        let last_modified = last_modified.into();
         Entry {
             key: key.into(),
             bucket,
             size,
-            last_modified: last_modified.into(),
+            modified_unix: crate::timefmt::parse(&last_modified).map(|t| t.unix_timestamp()),
+            last_modified,
             verified_at: AtomicU64::new(0),
         }
     }

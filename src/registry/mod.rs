@@ -182,8 +182,7 @@ impl Registry {
                 if let Some(n) = per_bucket.get_mut(e.bucket) {
                     *n += 1;
                 }
-                if let Some(t) = crate::timefmt::parse(&e.last_modified) {
-                    let t = t.unix_timestamp();
+                if let Some(t) = e.modified_unix {
                     if t >= week_ago && t <= now {
                         week += 1;
                     }
