@@ -80,17 +80,22 @@ impl Registry {
 
     /// Registers or updates `entry`; reports the buckets whose manifests changed.
     pub fn upsert(&self, entry: Entry) -> Dirty {
+        self.upsert_arc(Arc::new(entry))
+    }
+
+    /// As [`Registry::upsert`], for an entry the caller keeps a handle to.
+    pub fn upsert_arc(&self, entry: Arc<Entry>) -> Dirty {
         let mut state = self.write();
         match state.files.get(&entry.key) {
-            Some(old) if **old == entry => Dirty::default(),
+            Some(old) if **old == *entry => Dirty::default(),
             Some(old) => {
                 let dirty = Dirty::default().with(old.bucket).with(entry.bucket);
-                state.files.insert(entry.key.clone(), Arc::new(entry));
+                state.files.insert(entry.key.clone(), entry);
                 dirty
             }
             None => {
                 let dirty = Dirty::default().with(entry.bucket);
-                state.files.insert(entry.key.clone(), Arc::new(entry));
+                state.files.insert(entry.key.clone(), entry);
                 dirty
             }
         }

@@ -14,7 +14,11 @@ use crate::registry::{Dirty, Entry};
 use crate::s3::{PutCondition, S3Error};
 use crate::{info, warn};
 
-const CONFLICT_ATTEMPTS: u32 = 5;
+const CONFLICT_ATTEMPTS: u32 = 10;
+/// HEAD checks a merge runs at once.
+const MERGE_CHECKS_IN_FLIGHT: usize = 16;
+/// Reads of the other writer's manifest per conflict, at most.
+const MERGE_READS: u32 = 3;
 
 /// What this replica knows of one bucket's manifest object.
 #[derive(Debug, Default)]
@@ -28,7 +32,8 @@ struct Slot {
 #[derive(Debug)]
 pub struct ManifestStore {
     slots: Vec<Mutex<Slot>>,
-    /// Buckets whose last write failed; retried with the next change.
+    /// Buckets to write with the next change: their last write failed, or a merge into
+    /// another bucket's manifest moved one of their entries away.
     pending: AtomicU64,
     /// Set once a server refused a conditional write as unsupported.
     conditional_unsupported: AtomicBool,
@@ -144,6 +149,7 @@ async fn write_bucket(app: &App, bucket: usize) -> Result<(), S3Error> {
         return Ok(());
     }
     let mut attempt = 0;
+    let mut settled = Settled::new();
     loop {
         let condition = if store.conditional_unsupported.load(Ordering::Relaxed) {
             PutCondition::None
@@ -174,7 +180,11 @@ async fn write_bucket(app: &App, bucket: usize) -> Result<(), S3Error> {
                 slot.last_body = Some(body);
                 return Ok(());
             }
-            Err(S3Error::PreconditionFailed { .. }) if attempt + 1 < CONFLICT_ATTEMPTS => {
+            // A 404 to `If-Match` (AWS, when the manifest was deleted meanwhile) is the
+            // same race as a 412: the ETag this replica holds is no longer current.
+            Err(S3Error::PreconditionFailed { .. }) | Err(S3Error::NotFound)
+                if attempt + 1 < CONFLICT_ATTEMPTS =>
+            {
                 attempt += 1;
                 app.metrics
                     .manifest_write_conflicts
@@ -183,18 +193,26 @@ async fn write_bucket(app: &App, bucket: usize) -> Result<(), S3Error> {
                     "manifest of bucket {} changed by another writer; merging (attempt {attempt})",
                     cfg.name
                 );
-                let (theirs, etag) = read_manifest(app, bucket).await?;
-                slot.etag = etag.clone();
-                store.set_etag(bucket, etag);
-                merge_theirs(app, bucket, &theirs).await?;
-                body = render_bucket(app, bucket);
+                // Back off before re-reading, not between the read and the write: the
+                // ETag just read must be as fresh as possible when it is used.
                 tokio::time::sleep(crate::s3::retry::backoff(
                     attempt,
                     std::time::Duration::from_millis(20),
-                    std::time::Duration::from_millis(500),
+                    std::time::Duration::from_secs(1),
                     crate::s3::retry::jitter(),
                 ))
                 .await;
+                // Re-read until a read leaves nothing to check against the buckets, so
+                // that the write follows that read at once; bounded, then write anyway.
+                for _ in 0..MERGE_READS {
+                    let (theirs, etag) = read_manifest(app, bucket).await?;
+                    slot.etag = etag.clone();
+                    store.set_etag(bucket, etag);
+                    if !merge_theirs(app, bucket, &theirs, &mut settled).await? {
+                        break;
+                    }
+                }
+                body = render_bucket(app, bucket);
             }
             Err(S3Error::Rejected { status, code, .. })
                 if condition != PutCondition::None
@@ -231,9 +249,20 @@ pub async fn read_manifest(
     }
 }
 
+/// A key a merge already checked during the current write: both sides' view of it when it
+/// was settled (theirs as (size, last_modified), ours as (bucket, size, last_modified)).
+type Settled = HashMap<String, (Option<(u64, String)>, Option<(usize, u64, String)>)>;
+
 /// Folds another writer's manifest into the registry: where it and this replica
 /// disagree about a key in this bucket, the bucket itself decides (one HEAD per key).
-async fn merge_theirs(app: &App, bucket: usize, theirs: &[ManifestEntry]) -> Result<(), S3Error> {
+/// A key settled by an earlier attempt of the same write is not checked again unless
+/// either side's view of it changed since.
+async fn merge_theirs(
+    app: &App,
+    bucket: usize,
+    theirs: &[ManifestEntry],
+    settled: &mut Settled,
+) -> Result<bool, S3Error> {
     let name = &app.config.buckets[bucket].name;
     let theirs: HashMap<&str, &ManifestEntry> = theirs
         .iter()
@@ -241,6 +270,7 @@ async fn merge_theirs(app: &App, bucket: usize, theirs: &[ManifestEntry]) -> Res
         .map(|e| (e.key.as_str(), e))
         .collect();
     let ours = app.registry.entries_in(bucket);
+    let our_keys: HashSet<&str> = ours.iter().map(|e| e.key.as_str()).collect();
     let mut disputed: HashSet<String> = HashSet::new();
     for e in &ours {
         match theirs.get(e.key.as_str()) {
@@ -251,19 +281,61 @@ async fn merge_theirs(app: &App, bucket: usize, theirs: &[ManifestEntry]) -> Res
         }
     }
     for key in theirs.keys() {
-        if !ours.iter().any(|e| e.key == *key) {
+        if !our_keys.contains(key) {
             disputed.insert((*key).to_owned());
         }
     }
-    for key in disputed {
-        match app.s3.head_object(name, &key).await {
+    let state = |key: &str| {
+        (
+            theirs.get(key).map(|t| (t.size, t.last_modified.clone())),
+            app.registry
+                .get(key)
+                .map(|e| (e.bucket, e.size, e.last_modified.clone())),
+        )
+    };
+    let disputed: Vec<String> = disputed
+        .into_iter()
+        .filter(|key| settled.get(key) != Some(&state(key)))
+        .collect();
+    let checked = !disputed.is_empty();
+    // The checks run a few at a time: the merge sits between reading the manifest and
+    // writing it, and a long merge only gives the other writer time to change it again.
+    let mut answers = Vec::with_capacity(disputed.len());
+    for chunk in disputed.chunks(MERGE_CHECKS_IN_FLIGHT) {
+        let checks = chunk
+            .iter()
+            .map(|key| app.s3.head_object(name, key))
+            .collect();
+        answers.extend(join_all(checks).await);
+    }
+    for (key, answer) in disputed.into_iter().zip(answers) {
+        match answer {
             Ok(meta) => {
-                // Only adopt it if this replica has no entry in another bucket for it:
-                // priority between buckets is decided by syncs, not by merges.
-                let current = app.registry.get(&key);
-                if current.as_ref().is_none_or(|c| c.bucket == bucket) {
-                    app.registry
-                        .upsert(Entry::new(key, bucket, meta.size, meta.last_modified));
+                let adopt = match app.registry.get(&key) {
+                    None => true,
+                    Some(c) if c.bucket == bucket => true,
+                    // This replica has it in another bucket: follow the move the other
+                    // writer recorded if that bucket no longer holds it. If both do,
+                    // priority between buckets is decided by syncs, not by merges.
+                    Some(c) => {
+                        let other = &app.config.buckets[c.bucket].name;
+                        match app.s3.head_object(other, &key).await {
+                            Ok(_) => false,
+                            Err(S3Error::NotFound) => true,
+                            Err(e) => return Err(e),
+                        }
+                    }
+                };
+                if adopt {
+                    let dirty = app.registry.upsert(Entry::new(
+                        key.clone(),
+                        bucket,
+                        meta.size,
+                        meta.last_modified,
+                    ));
+                    // The old bucket's manifest changed too: written with the next change.
+                    let others = dirty.0 & !(1u64 << bucket);
+                    app.manifests.pending.fetch_or(others, Ordering::Relaxed);
                 }
             }
             Err(S3Error::NotFound) => {
@@ -273,6 +345,32 @@ async fn merge_theirs(app: &App, bucket: usize, theirs: &[ManifestEntry]) -> Res
             }
             Err(e) => return Err(e),
         }
+        let now = state(&key);
+        settled.insert(key, now);
     }
-    Ok(())
+    Ok(checked)
+}
+
+/// Runs `futures` concurrently on the current task; outputs in input order.
+async fn join_all<F: std::future::Future>(futures: Vec<F>) -> Vec<F::Output> {
+    let mut futures: Vec<std::pin::Pin<Box<F>>> = futures.into_iter().map(Box::pin).collect();
+    let mut outputs: Vec<Option<F::Output>> = futures.iter().map(|_| None).collect();
+    std::future::poll_fn(|cx| {
+        let mut pending = false;
+        for (f, out) in futures.iter_mut().zip(outputs.iter_mut()) {
+            if out.is_none() {
+                match f.as_mut().poll(cx) {
+                    std::task::Poll::Ready(v) => *out = Some(v),
+                    std::task::Poll::Pending => pending = true,
+                }
+            }
+        }
+        if pending {
+            std::task::Poll::Pending
+        } else {
+            std::task::Poll::Ready(())
+        }
+    })
+    .await;
+    outputs.into_iter().flatten().collect()
 }
