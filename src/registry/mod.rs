@@ -44,6 +44,25 @@ impl Dirty {
 struct State {
     files: HashMap<String, Arc<Entry>>,
     duplicates: HashSet<String>,
+    /// Counts mutations, so a sync can tell which ones happened while it listed.
+    seq: u64,
+    /// Keys changed by requests since the last sync, with the `seq` of their change.
+    touched: HashMap<String, u64>,
+}
+
+/// Keys remembered for a running sync; past this (a sync-less service with a huge
+/// churn) the memory is dropped, and a sync may then briefly undo a fresh change
+/// until the next request for that key.
+const MAX_TOUCHED: usize = 200_000;
+
+impl State {
+    fn touch(&mut self, key: &str) {
+        self.seq += 1;
+        if self.touched.len() >= MAX_TOUCHED {
+            self.touched.clear();
+        }
+        self.touched.insert(key.to_owned(), self.seq);
+    }
 }
 
 #[derive(Default)]
@@ -90,15 +109,22 @@ impl Registry {
             Some(old) if **old == *entry => Dirty::default(),
             Some(old) => {
                 let dirty = Dirty::default().with(old.bucket).with(entry.bucket);
+                state.touch(&entry.key);
                 state.files.insert(entry.key.clone(), entry);
                 dirty
             }
             None => {
                 let dirty = Dirty::default().with(entry.bucket);
+                state.touch(&entry.key);
                 state.files.insert(entry.key.clone(), entry);
                 dirty
             }
         }
+    }
+
+    /// The mutation counter; pass it to [`Registry::replace`] as taken before listing.
+    pub fn mutation_seq(&self) -> u64 {
+        self.read().seq
     }
 
     /// Forgets `key`. Only ever called when S3 said the object does not exist.
@@ -106,7 +132,10 @@ impl Registry {
         let mut state = self.write();
         state.duplicates.remove(key);
         match state.files.remove(key) {
-            Some(old) => Dirty::default().with(old.bucket),
+            Some(old) => {
+                state.touch(key);
+                Dirty::default().with(old.bucket)
+            }
             None => Dirty::default(),
         }
     }
@@ -123,7 +152,9 @@ impl Registry {
 
     /// Replaces the whole registry with a reconciled one; reports every bucket whose set
     /// of entries changed. Entries that did not change keep their verification time.
-    pub fn replace(&self, new: Reconciled) -> Dirty {
+    /// Keys that requests changed after `since` (see [`Registry::mutation_seq`]) keep
+    /// the registry's state: the request saw S3 later than the listing did.
+    pub fn replace(&self, new: Reconciled, since: u64) -> Dirty {
         let mut files: HashMap<String, Arc<Entry>> = HashMap::with_capacity(new.files.len());
         let mut dirty = Dirty::default();
         {
@@ -149,10 +180,30 @@ impl Registry {
                 }
             }
         }
-        // Built outside the write lock; swapped in at once. A change made by a request
-        // between the read above and this swap is superseded by the listing, which is
-        // at least as new as that change.
+        // Built outside the write lock, swapped in at once; only keys changed since the
+        // listing began are patched under the lock.
         let mut state = self.write();
+        let newer: Vec<String> = state
+            .touched
+            .iter()
+            .filter(|(_, seq)| **seq > since)
+            .map(|(k, _)| k.clone())
+            .collect();
+        for key in newer {
+            if let Some(listed) = files.get(&key) {
+                dirty = dirty.with(listed.bucket);
+            }
+            match state.files.get(&key) {
+                Some(current) => {
+                    dirty = dirty.with(current.bucket);
+                    files.insert(key, Arc::clone(current));
+                }
+                None => {
+                    files.remove(&key);
+                }
+            }
+        }
+        state.touched.clear();
         state.files = files;
         state.duplicates = new.duplicates;
         dirty
@@ -238,8 +289,37 @@ mod tests {
         let mut new = Reconciled::default();
         new.files.insert("a".into(), Entry::new("a", 0, 1, "t"));
         new.files.insert("c".into(), Entry::new("c", 2, 1, "t"));
-        assert_eq!(r.replace(new), Dirty::default().with(1).with(2));
+        let since = r.mutation_seq();
+        assert_eq!(r.replace(new, since), Dirty::default().with(1).with(2));
         assert_eq!(r.len(), 2);
+    }
+
+    #[test]
+    fn changes_made_during_a_listing_survive_the_replace() {
+        let r = Registry::default();
+        r.upsert(Entry::new("stale", 0, 1, "t"));
+        let since = r.mutation_seq();
+        // While the (older) listing runs, a request registers "fresh" and forgets "gone".
+        r.upsert(Entry::new("fresh", 1, 1, "t"));
+        r.upsert(Entry::new("gone", 0, 1, "t"));
+        r.remove("gone");
+        let mut listing = Reconciled::default();
+        listing
+            .files
+            .insert("stale".into(), Entry::new("stale", 0, 1, "t"));
+        listing
+            .files
+            .insert("gone".into(), Entry::new("gone", 0, 1, "t"));
+        r.replace(listing, since);
+        assert!(
+            r.get("fresh").is_some(),
+            "a registration newer than the listing is kept"
+        );
+        assert!(
+            r.get("gone").is_none(),
+            "a removal newer than the listing is kept"
+        );
+        assert!(r.get("stale").is_some());
     }
 
     #[test]

@@ -89,6 +89,7 @@ pub async fn rebuild(app: &App) -> Result<(), String> {
         .map(|m| m.entries.as_ref().map_or(0, Vec::len))
         .sum();
     info!("start-up: manifests list {stated} entries; listing buckets to reconcile");
+    let since = app.registry.mutation_seq();
     let listings = super::sync::list_all(app)
         .await
         .map_err(|e| e.to_string())?;
@@ -96,7 +97,7 @@ pub async fn rebuild(app: &App) -> Result<(), String> {
     drop(listings);
     let files = reconciled.files.len();
     let duplicates = reconciled.duplicates.len();
-    app.registry.replace(reconciled);
+    app.registry.replace(reconciled, since);
     info!("start-up: reconciled {files} files ({duplicates} in several buckets)");
     let dirty = changed_buckets(app, &manifests);
     if !dirty.is_empty() {

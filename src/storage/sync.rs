@@ -106,13 +106,14 @@ pub async fn sync(app: &App) -> Result<SyncCounts, String> {
 }
 
 async fn run_sync(app: &App, started: Instant) -> Result<SyncCounts, String> {
+    let since = app.registry.mutation_seq();
     let listings = list_all(app).await.map_err(|e| e.to_string())?;
     let listed = listings.iter().map(Vec::len).sum();
     let reconciled: Reconciled = reconcile(&app.config.buckets, &listings);
     drop(listings);
     let files = reconciled.files.len();
     let duplicates = reconciled.duplicates.len();
-    let dirty: Dirty = app.registry.replace(reconciled);
+    let dirty: Dirty = app.registry.replace(reconciled, since);
     super::persist::persist(app, dirty)
         .await
         .map_err(|e| e.to_string())?;
