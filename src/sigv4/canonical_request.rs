@@ -2,7 +2,7 @@
 
 use std::fmt;
 
-use super::encode::{encode_component, encode_path, normalize_path, push_encoded_path};
+use super::encode::{encode_path, normalize_path, push_encoded_path};
 
 /// How the request path becomes the canonical path.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -101,6 +101,31 @@ impl fmt::Display for CanonicalRequest {
     }
 }
 
+impl CanonicalRequest {
+    /// Hex SHA-256 of the `Display` text, without building it.
+    pub fn sha256_hex(&self) -> String {
+        use sha2::{Digest, Sha256};
+        let mut h = Sha256::new();
+        for (i, part) in [
+            &self.method,
+            &self.path,
+            &self.query,
+            &self.headers,
+            &self.signed_headers,
+            &self.payload_hash,
+        ]
+        .into_iter()
+        .enumerate()
+        {
+            if i > 0 {
+                h.update(b"\n");
+            }
+            h.update(part.as_bytes());
+        }
+        super::hex32(&h.finalize().into())
+    }
+}
+
 /// The canonical form of the path under `mode`.
 pub fn canonical_path(path: &str, mode: PathMode) -> String {
     match mode {
@@ -123,19 +148,28 @@ pub fn canonical_path(path: &str, mode: PathMode) -> String {
 /// The canonical query from decoded `(key, value)` pairs: each encoded with the unreserved
 /// set, sorted by encoded key then encoded value, `key=` for an empty value.
 pub fn canonical_query(params: &[(&str, &str)]) -> String {
-    let mut encoded: Vec<(String, String)> = params
-        .iter()
-        .map(|(k, v)| (encode_component(k), encode_component(v)))
-        .collect();
-    encoded.sort_unstable();
-    let mut out = String::with_capacity(encoded.iter().map(|(k, v)| k.len() + v.len() + 2).sum());
-    for (i, (k, v)) in encoded.iter().enumerate() {
+    use super::encode::encode_component_into;
+    let mut buf =
+        String::with_capacity(params.iter().map(|(k, v)| k.len() + v.len()).sum::<usize>() * 2);
+    let mut spans: Vec<(usize, usize, usize)> = Vec::with_capacity(params.len());
+    for (k, v) in params {
+        let start = buf.len();
+        encode_component_into(&mut buf, k);
+        let mid = buf.len();
+        encode_component_into(&mut buf, v);
+        spans.push((start, mid, buf.len()));
+    }
+    spans.sort_unstable_by(|a, b| {
+        (&buf[a.0..a.1], &buf[a.1..a.2]).cmp(&(&buf[b.0..b.1], &buf[b.1..b.2]))
+    });
+    let mut out = String::with_capacity(buf.len() + 2 * params.len());
+    for (i, (s, m, e)) in spans.iter().enumerate() {
         if i > 0 {
             out.push('&');
         }
-        out.push_str(k);
+        out.push_str(&buf[*s..*m]);
         out.push('=');
-        out.push_str(v);
+        out.push_str(&buf[*m..*e]);
     }
     out
 }
@@ -198,7 +232,24 @@ pub fn canonical_request(
     payload: PayloadHash<'_>,
     mode: PathMode,
 ) -> CanonicalRequest {
-    let (headers, signed_headers) = canonical_headers(headers);
+    canonical_request_with(
+        method,
+        path,
+        query,
+        canonical_headers(headers),
+        payload,
+        mode,
+    )
+}
+
+pub(crate) fn canonical_request_with(
+    method: &str,
+    path: &str,
+    query: &[(&str, &str)],
+    (headers, signed_headers): (String, String),
+    payload: PayloadHash<'_>,
+    mode: PathMode,
+) -> CanonicalRequest {
     CanonicalRequest {
         method: method.to_owned(),
         path: canonical_path(path, mode),

@@ -35,6 +35,11 @@ pub fn encode_path(input: &str) -> String {
     out
 }
 
+/// Appends the component encoding of `input` to `out`.
+pub fn encode_component_into(out: &mut String, input: &str) {
+    encode_into(out, input, false);
+}
+
 /// Appends the path encoding of `input` to `out`.
 pub fn push_encoded_path(out: &mut String, input: &str) {
     encode_into(out, input, true);

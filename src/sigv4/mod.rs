@@ -31,21 +31,34 @@ pub const MAX_PRESIGN_EXPIRES: u32 = 604_800;
 
 pub fn sha256_hex(data: &[u8]) -> String {
     use sha2::{Digest, Sha256};
-    hex::encode(Sha256::digest(data))
+    hex32(&Sha256::digest(data).into())
+}
+
+/// Lower-case hex of 32 bytes.
+pub(crate) fn hex32(bytes: &[u8; 32]) -> String {
+    let mut buf = [0u8; 64];
+    hex::encode_to_slice(bytes, &mut buf).expect("64 bytes hold 32 in hex");
+    String::from_utf8(buf.to_vec()).expect("hex is ASCII")
 }
 
 /// `YYYYMMDD'T'HHMMSS'Z'` in UTC, the only timestamp form SigV4 uses.
 pub fn amz_date(time: time::OffsetDateTime) -> String {
     let t = time.to_offset(time::UtcOffset::UTC);
-    format!(
-        "{:04}{:02}{:02}T{:02}{:02}{:02}Z",
-        t.year(),
-        u8::from(t.month()),
-        t.day(),
-        t.hour(),
-        t.minute(),
-        t.second()
-    )
+    let mut out = String::with_capacity(16);
+    fn push(out: &mut String, n: u32, width: u32) {
+        for p in (0..width).rev() {
+            out.push(char::from(b'0' + (n / 10u32.pow(p) % 10) as u8));
+        }
+    }
+    push(&mut out, t.year() as u32, 4);
+    push(&mut out, u8::from(t.month()).into(), 2);
+    push(&mut out, t.day().into(), 2);
+    out.push('T');
+    push(&mut out, t.hour().into(), 2);
+    push(&mut out, t.minute().into(), 2);
+    push(&mut out, t.second().into(), 2);
+    out.push('Z');
+    out
 }
 
 #[cfg(test)]

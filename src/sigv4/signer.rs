@@ -8,9 +8,9 @@ use super::canonical_request::{
     CanonicalRequest, ContentSha256Header, Mode, PayloadHash, SessionTokenMode, canonical_request,
 };
 use super::credentials::Credentials;
-use super::signing_key::{SigningKeyCache, signature};
+use super::signing_key::SigningKeyCache;
 use super::string_to_sign::{scope, string_to_sign};
-use super::{MAX_PRESIGN_EXPIRES, amz_date, sha256_hex};
+use super::{MAX_PRESIGN_EXPIRES, amz_date};
 
 /// The parts of a request that SigV4 covers.
 #[derive(Clone, Copy, Debug)]
@@ -123,15 +123,20 @@ impl Signer {
 
     fn sign_text(&self, date: &str, creq: &CanonicalRequest) -> (String, String, String) {
         let scope = scope(date, &self.region, &self.service);
-        let sts = string_to_sign(date, &scope, &sha256_hex(creq.to_string().as_bytes()));
-        let key = self.keys.get(
+        let (sts, sig) = self.sign_scoped(date, &scope, creq);
+        (scope, sts, sig)
+    }
+
+    fn sign_scoped(&self, date: &str, scope: &str, creq: &CanonicalRequest) -> (String, String) {
+        let sts = string_to_sign(date, scope, &creq.sha256_hex());
+        let sig = self.keys.sign(
             self.credentials.secret_access_key(),
             date.get(..8).unwrap_or(date),
             &self.region,
             &self.service,
+            &sts,
         );
-        let sig = signature(&key, &sts);
-        (scope, sts, sig)
+        (sts, sig)
     }
 
     /// Header signing: returns `authorization`, `x-amz-date`, and, as the mode says,
@@ -208,7 +213,7 @@ impl Signer {
         let mut headers: Vec<(&str, &str)> = Vec::with_capacity(req.headers.len() + 1);
         headers.extend_from_slice(req.headers);
         headers.push(("host", req.host));
-        let (_, signed_headers) = super::canonical_request::canonical_headers(&headers);
+        let (lines, signed_headers) = super::canonical_request::canonical_headers(&headers);
 
         let token = self.credentials.session_token();
         let mut query: Vec<(&str, &str)> = Vec::with_capacity(req.query.len() + 6);
@@ -222,15 +227,15 @@ impl Signer {
             query.push(("X-Amz-Security-Token", t));
         }
 
-        let creq = canonical_request(
+        let creq = super::canonical_request::canonical_request_with(
             req.method,
             req.path,
             &query,
-            &headers,
+            (lines, signed_headers.clone()),
             payload,
             self.mode.path,
         );
-        let (_, sts, sig) = self.sign_text(&date, &creq);
+        let (sts, sig) = self.sign_scoped(&date, &scope, &creq);
 
         let mut out = String::with_capacity(creq.query.len() + 100);
         out.push_str(&creq.query);

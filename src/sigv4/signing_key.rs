@@ -37,15 +37,15 @@ pub fn derive_signing_key(secret: &str, date: &str, region: &str, service: &str)
 
 /// The hex signature of a string to sign.
 pub fn signature(key: &SigningKey, string_to_sign: &str) -> String {
-    hex::encode(hmac(&key.0, string_to_sign.as_bytes()))
+    super::hex32(&hmac(&key.0, string_to_sign.as_bytes()))
 }
 
 /// The key of the current day, so a signature costs one HMAC instead of five.
 /// A signer has one region and service, so the day is the only part of the cache key
 /// that changes.
-#[derive(Debug, Default)]
+#[derive(Default)]
 pub struct SigningKeyCache {
-    current: Mutex<Option<(String, SigningKey)>>,
+    current: Mutex<Option<(String, SigningKey, HmacSha256)>>,
 }
 
 impl SigningKeyCache {
@@ -53,14 +53,33 @@ impl SigningKeyCache {
         // A poisoned lock only means another thread panicked mid-update of a plain value;
         // the value is still a valid key or None.
         let mut slot = self.current.lock().unwrap_or_else(|p| p.into_inner());
-        if let Some((cached_date, key)) = slot.as_ref()
+        if let Some((cached_date, key, _)) = slot.as_ref()
             && cached_date == date
         {
             return *key;
         }
         let key = derive_signing_key(secret, date, region, service);
-        *slot = Some((date.to_owned(), key));
+        let mac = HmacSha256::new_from_slice(&key.0).expect("any key length");
+        *slot = Some((date.to_owned(), key, mac));
         key
+    }
+
+    /// The signature of `sts` with the day's key, from the keyed HMAC state kept in the cache.
+    pub fn sign(&self, secret: &str, date: &str, region: &str, service: &str, sts: &str) -> String {
+        let mut mac = {
+            let mut slot = self.current.lock().unwrap_or_else(|p| p.into_inner());
+            match slot.as_ref() {
+                Some((d, _, mac)) if d == date => mac.clone(),
+                _ => {
+                    let key = derive_signing_key(secret, date, region, service);
+                    let mac = HmacSha256::new_from_slice(&key.0).expect("any key length");
+                    *slot = Some((date.to_owned(), key, mac.clone()));
+                    mac
+                }
+            }
+        };
+        mac.update(sts.as_bytes());
+        super::hex32(&mac.finalize().into_bytes().into())
     }
 }
 
@@ -89,5 +108,11 @@ mod tests {
         let a = cache.get("s", "20200101", "r", "s3");
         assert_eq!(a, cache.get("s", "20200101", "r", "s3"));
         assert_ne!(a, cache.get("s", "20200102", "r", "s3"));
+    }
+}
+
+impl std::fmt::Debug for SigningKeyCache {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("SigningKeyCache(<redacted>)")
     }
 }
