@@ -32,6 +32,8 @@ pub struct App {
     pub heads: HeadCoalescer,
     pub sync: SyncState,
     pub rate_limiter: Option<RateLimiter>,
+    /// `Cache-Control` of redirects, parsed once.
+    pub redirect_cache_control: hyper::header::HeaderValue,
     ready: AtomicBool,
     shutting_down: AtomicBool,
     health: Mutex<StorageHealth>,
@@ -61,6 +63,11 @@ impl App {
             rate_limiter: config
                 .rate_limit
                 .map(|(rate, burst)| RateLimiter::new(rate, burst)),
+            // Validated by the configuration; the fallback is the default's value.
+            redirect_cache_control: hyper::header::HeaderValue::from_str(
+                &config.redirect_cache_control,
+            )
+            .unwrap_or(hyper::header::HeaderValue::from_static("no-store")),
             urls: DownloadUrls::new(
                 config.external_endpoint.clone(),
                 &config.region,

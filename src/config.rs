@@ -350,8 +350,16 @@ impl Config {
                 Duration::from_secs(10),
             )?,
             presign_expires: 3600,
-            redirect_cache_control: get("PARPARCHIK_REDIRECT_CACHE_CONTROL")
-                .unwrap_or_else(|| "no-store".to_owned()),
+            redirect_cache_control: match get("PARPARCHIK_REDIRECT_CACHE_CONTROL") {
+                None => "no-store".to_owned(),
+                Some(v) if v.bytes().all(|b| (0x20..0x7f).contains(&b)) => v.trim().to_owned(),
+                Some(v) => {
+                    return Err(err(
+                        "PARPARCHIK_REDIRECT_CACHE_CONTROL",
+                        format!("{v:?} is not a valid header value"),
+                    ));
+                }
+            },
         })
     }
 

@@ -2,7 +2,6 @@
 
 use std::sync::Arc;
 
-use hyper::header::HeaderValue;
 use hyper::{Method, Response, StatusCode};
 use serde_json::{Value, json};
 
@@ -250,9 +249,7 @@ fn redirect_to(app: &App, method: &Method, entry: &Entry) -> Response<Body> {
             Err(e) => return respond::error(StatusCode::INTERNAL_SERVER_ERROR, &e.to_string()),
         }
     };
-    let cache_control = HeaderValue::from_str(&app.config.redirect_cache_control)
-        .unwrap_or_else(|_| HeaderValue::from_static("no-store"));
-    respond::redirect(&location, &cache_control)
+    respond::redirect(&location, &app.redirect_cache_control)
 }
 
 async fn download(app: &App, method: &Method, bucket: BucketRef, key: &str) -> Response<Body> {

@@ -68,17 +68,28 @@ async fn serve_request(app: Arc<App>, peer: SocketAddr, req: Request<Incoming>) 
     app.metrics.record_request(kind, status, elapsed);
     // Path and query are the client's own words; Location (which may carry a signature)
     // is never logged.
-    let shown_path: String = path.chars().take(512).collect();
+    // Path and query are the client's own words, shortened; Location (which may carry a
+    // signature) is never logged.
     info!(
-        "{method} {shown_path}{}{} {status} {}us s3_calls={s3_calls}",
+        "{method} {}{}{} {status} {}us s3_calls={s3_calls}",
+        prefix(&path, 512),
         if query.is_some() { "?" } else { "" },
-        query
-            .as_deref()
-            .map(|q| q.chars().take(256).collect::<String>())
-            .unwrap_or_default(),
+        query.as_deref().map_or("", |q| prefix(q, 256)),
         elapsed.as_micros()
     );
     response
+}
+
+/// At most `max` bytes of `s`, cut at a character boundary.
+fn prefix(s: &str, max: usize) -> &str {
+    if s.len() <= max {
+        return s;
+    }
+    let mut end = max;
+    while !s.is_char_boundary(end) {
+        end -= 1;
+    }
+    &s[..end]
 }
 
 /// Serves on `listener` until `shutdown` resolves, then drains in-flight requests for at
