@@ -83,6 +83,12 @@ impl SigningKeyCache {
     }
 }
 
+impl std::fmt::Debug for SigningKeyCache {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("SigningKeyCache(<redacted>)")
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -108,11 +114,5 @@ mod tests {
         let a = cache.get("s", "20200101", "r", "s3");
         assert_eq!(a, cache.get("s", "20200101", "r", "s3"));
         assert_ne!(a, cache.get("s", "20200102", "r", "s3"));
-    }
-}
-
-impl std::fmt::Debug for SigningKeyCache {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("SigningKeyCache(<redacted>)")
     }
 }
