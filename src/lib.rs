@@ -26,4 +26,5 @@ pub async fn run(
     let rebuild = tokio::spawn(storage::startup::run(std::sync::Arc::clone(&app)));
     http::server::serve(app, listener, shutdown).await;
     rebuild.abort();
+    log::flush();
 }

@@ -70,13 +70,13 @@ async fn serve_request(app: Arc<App>, peer: SocketAddr, req: Request<Incoming>) 
     // is never logged.
     // Path and query are the client's own words, shortened; Location (which may carry a
     // signature) is never logged.
-    info!(
+    crate::log::access(format_args!(
         "{method} {}{}{} {status} {}us s3_calls={s3_calls}",
         prefix(&path, 512),
         if query.is_some() { "?" } else { "" },
         query.as_deref().map_or("", |q| prefix(q, 256)),
         elapsed.as_micros()
-    );
+    ));
     response
 }
 
