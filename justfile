@@ -26,6 +26,10 @@ bench:
     cargo bench --bench sigv4
     bash benches/run.sh
 
+# The load test: 1000 keep-alive clients for 60 s, mixed endpoints (benches/LOAD.md).
+load:
+    bash benches/load.sh
+
 # Format check and clippy, as CI runs them.
 lint:
     cargo fmt --all -- --check
