@@ -230,26 +230,26 @@ fn file_not_found(bucket: BucketRef, key: &str, app: &App) -> Response<Body> {
 fn redirect_to(app: &App, method: &Method, entry: &Entry) -> Response<Body> {
     let b = &app.config.buckets[entry.bucket];
     let location = if b.public {
-        app.urls.public_url(&b.name, &entry.key)
+        entry.public_url(|| app.urls.public_url(&b.name, &entry.key))
     } else {
         // Presigned for the method the client used: a HEAD signature differs from a GET one.
-        let m = if method == Method::HEAD {
-            "HEAD"
-        } else {
-            "GET"
-        };
-        match app.urls.presigned_url(
-            m,
-            &b.name,
-            &entry.key,
-            app.config.presign_expires,
-            time::OffsetDateTime::now_utc(),
-        ) {
+        let head = method == Method::HEAD;
+        let now = time::OffsetDateTime::now_utc();
+        let signed = entry.presigned_url(now.unix_timestamp(), head, || {
+            app.urls.presigned_url(
+                if head { "HEAD" } else { "GET" },
+                &b.name,
+                &entry.key,
+                app.config.presign_expires,
+                now,
+            )
+        });
+        match signed {
             Ok(url) => url,
             Err(e) => return respond::error(StatusCode::INTERNAL_SERVER_ERROR, &e.to_string()),
         }
     };
-    respond::redirect(&location, &app.redirect_cache_control)
+    respond::redirect(location, &app.redirect_cache_control)
 }
 
 async fn download(app: &App, method: &Method, bucket: BucketRef, key: &str) -> Response<Body> {

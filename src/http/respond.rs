@@ -45,10 +45,10 @@ pub fn unavailable(value: &Value) -> Response<Body> {
     r
 }
 
-pub fn redirect(location: &str, cache_control: &HeaderValue) -> Response<Body> {
+pub fn redirect(location: Bytes, cache_control: &HeaderValue) -> Response<Body> {
     let mut r = Response::new(Full::new(Bytes::new()));
     *r.status_mut() = StatusCode::FOUND;
-    match HeaderValue::from_str(location) {
+    match HeaderValue::from_maybe_shared(location) {
         Ok(v) => {
             r.headers_mut().insert(LOCATION, v);
         }

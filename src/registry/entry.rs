@@ -1,6 +1,9 @@
 //! A registered file, and its JSON form (in `/list`, `/update`, `/relocate`, manifests).
 
 use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
+use std::sync::{Mutex, OnceLock};
+
+use bytes::Bytes;
 
 use serde::Serialize;
 
@@ -20,6 +23,18 @@ pub struct Entry {
     /// When S3 last confirmed the entry, as milliseconds on the service's monotonic clock
     /// plus one (0 = never); read lock-free on the redirect path.
     verified_at: AtomicU64,
+    /// Redirect URLs built for this entry, reused (an entry never changes: a change is
+    /// a new entry, with an empty cache).
+    urls: UrlCache,
+}
+
+/// A public URL never changes; a presigned URL is byte-identical for the whole second
+/// of its `X-Amz-Date`, so one signature serves every request of that second.
+#[derive(Debug, Default)]
+struct UrlCache {
+    public: OnceLock<Bytes>,
+    /// `(unix second, signed for HEAD, URL)`.
+    presigned: Mutex<Option<(i64, bool, Bytes)>>,
 }
 
 impl Clone for Entry {
@@ -31,6 +46,7 @@ impl Clone for Entry {
             last_modified: self.last_modified.clone(),
             modified_unix: self.modified_unix,
             verified_at: AtomicU64::new(self.verified_at.load(Relaxed)),
+            urls: UrlCache::default(),
         }
     }
 }
@@ -62,6 +78,7 @@ impl Entry {
             modified_unix: crate::timefmt::parse(&last_modified).map(|t| t.unix_timestamp()),
             last_modified,
             verified_at: AtomicU64::new(0),
+            urls: UrlCache::default(),
         }
     }
 
@@ -75,6 +92,38 @@ impl Entry {
             0 => false,
             at => now_ms.saturating_sub(at - 1) < ttl_ms,
         }
+    }
+
+    /// The public URL, built by `build` the first time.
+    pub fn public_url(&self, build: impl FnOnce() -> String) -> Bytes {
+        self.urls
+            .public
+            .get_or_init(|| Bytes::from(build()))
+            .clone()
+    }
+
+    /// The presigned URL for `second` and method, built by `build` unless this second's
+    /// is cached.
+    pub fn presigned_url<E>(
+        &self,
+        second: i64,
+        head: bool,
+        build: impl FnOnce() -> Result<String, E>,
+    ) -> Result<Bytes, E> {
+        let mut slot = self
+            .urls
+            .presigned
+            .lock()
+            .unwrap_or_else(|p| p.into_inner());
+        if let Some((s, h, url)) = slot.as_ref()
+            && *s == second
+            && *h == head
+        {
+            return Ok(url.clone());
+        }
+        let url = Bytes::from(build()?);
+        *slot = Some((second, head, url.clone()));
+        Ok(url)
     }
 
     /// `/<bucket>/<key>`.
@@ -143,6 +192,29 @@ mod tests {
             serde_json::json!({"key":"a b.txt","bucket":"priv","bucket_type":"private",
                 "route":"/priv/a b.txt","size":5,"last_modified":"2026-05-05T10:00:00Z"})
         );
+    }
+
+    #[test]
+    fn urls_are_built_once_per_entry_and_second() {
+        let e = Entry::new("k", 0, 1, "t");
+        let mut builds = 0;
+        for _ in 0..3 {
+            e.public_url(|| {
+                builds += 1;
+                "u".into()
+            });
+        }
+        assert_eq!(builds, 1);
+        let mut signs = 0;
+        let mut sign = |s: &str| -> Result<String, ()> {
+            signs += 1;
+            Ok(s.to_owned())
+        };
+        assert_eq!(e.presigned_url(10, false, || sign("a")).unwrap(), "a");
+        assert_eq!(e.presigned_url(10, false, || sign("b")).unwrap(), "a");
+        assert_eq!(e.presigned_url(10, true, || sign("c")).unwrap(), "c");
+        assert_eq!(e.presigned_url(11, true, || sign("d")).unwrap(), "d");
+        assert_eq!(signs, 3);
     }
 
     #[test]
