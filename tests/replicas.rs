@@ -11,10 +11,10 @@ use std::sync::Arc;
 use std::task::Poll;
 use std::time::{Duration, Instant};
 
-use common::{ACCESS_KEY, MANIFEST, PRIVATE, PUBLIC, S3, SECRET_KEY, Seeder, Service, metric};
+use common::{MANIFEST, PRIVATE, PUBLIC, S3, Seeder, Service, metric};
 use parparchik::storage::sync::sync;
+use rusty_s3::S3Action;
 use rusty_s3::actions::ListObjectsV2;
-use rusty_s3::{Bucket, Credentials, S3Action, UrlStyle};
 use serde_json::{Value, json};
 
 const BUCKETS: [&str; 2] = [PUBLIC, PRIVATE];
@@ -22,42 +22,26 @@ const CONFLICTS: &str = "parparchik_manifest_write_conflicts_total";
 
 /// Reads the buckets directly (listing, ETags), with rusty-s3's own signer.
 struct Inspector {
-    endpoint: url::Url,
-    creds: Credentials,
-    http: reqwest::Client,
+    seed: Seeder,
 }
 
 impl Inspector {
     fn new(s3: &S3) -> Inspector {
-        Inspector {
-            endpoint: s3.endpoint().parse().expect("endpoint URL"),
-            creds: Credentials::new(ACCESS_KEY, SECRET_KEY),
-            http: reqwest::Client::new(),
-        }
-    }
-
-    fn bucket(&self, name: &str) -> Bucket {
-        Bucket::new(
-            self.endpoint.clone(),
-            UrlStyle::Path,
-            name.to_owned(),
-            "us-east-1",
-        )
-        .expect("bucket")
+        Inspector { seed: s3.client() }
     }
 
     /// Every object of `bucket` but its manifest: key → size.
     async fn list(&self, bucket: &str) -> BTreeMap<String, u64> {
-        let b = self.bucket(bucket);
+        let b = self.seed.bucket(bucket);
         let mut out = BTreeMap::new();
         let mut token: Option<String> = None;
         loop {
-            let mut action = b.list_objects_v2(Some(&self.creds));
+            let mut action = b.list_objects_v2(Some(self.seed.credentials()));
             if let Some(t) = &token {
                 action.with_continuation_token(t.clone());
             }
             let url = action.sign(Duration::from_secs(600));
-            let r = self.http.get(url).send().await.expect("LIST sent");
+            let r = self.seed.http().get(url).send().await.expect("LIST sent");
             assert!(r.status().is_success(), "LIST {bucket}: {}", r.status());
             let text = r.text().await.expect("listing body");
             let page = ListObjectsV2::parse_response(&text).expect("listing parses");
@@ -88,10 +72,11 @@ impl Inspector {
     /// The ETag S3 answers for `bucket/key` now, as sent (quoted).
     async fn etag(&self, bucket: &str, key: &str) -> Option<String> {
         let url = self
+            .seed
             .bucket(bucket)
-            .head_object(Some(&self.creds), key)
+            .head_object(Some(self.seed.credentials()), key)
             .sign(Duration::from_secs(600));
-        let r = self.http.head(url).send().await.expect("HEAD sent");
+        let r = self.seed.http().head(url).send().await.expect("HEAD sent");
         if r.status() == 404 {
             return None;
         }

@@ -6,11 +6,10 @@ mod common;
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
-use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
-use common::{PRIVATE, PUBLIC, S3, Seeder};
+use common::{PRIVATE, PUBLIC, S3};
 use parparchik::metrics::{Metrics, S3Op};
 use parparchik::s3::client::ClientSettings;
 use parparchik::s3::{Endpoint, PutCondition, S3Client, S3Error};
@@ -51,29 +50,6 @@ fn assert_fresh_rfc3339(value: &str) {
         age < time::Duration::minutes(5),
         "{value} is {age} away from now"
     );
-}
-
-/// Puts `keys` (body = key) into `bucket` with at most `workers` requests in flight.
-async fn seed_many(seed: &Seeder, bucket: &str, keys: Vec<String>, workers: usize) {
-    let keys = Arc::new(keys);
-    let next = Arc::new(AtomicUsize::new(0));
-    let mut tasks = tokio::task::JoinSet::new();
-    for _ in 0..workers {
-        let (seed, keys, next, bucket) = (
-            seed.clone(),
-            Arc::clone(&keys),
-            Arc::clone(&next),
-            bucket.to_owned(),
-        );
-        tasks.spawn(async move {
-            while let Some(key) = keys.get(next.fetch_add(1, Ordering::Relaxed)) {
-                seed.put(&bucket, key, key.as_bytes().to_vec()).await;
-            }
-        });
-    }
-    while let Some(done) = tasks.join_next().await {
-        done.expect("seeding task");
-    }
 }
 
 /// A port on which nothing listens (bound, then released).
@@ -270,7 +246,7 @@ async fn listing_follows_every_page() {
     let keys: Vec<String> = (0..2100)
         .map(|i| format!("d{}/obj-{i:05}.txt", i % 7))
         .collect();
-    seed_many(&s3.client(), PUBLIC, keys.clone(), 32).await;
+    s3.client().put_many(PUBLIC, keys.clone(), 32).await;
     let (c, _) = client(&s3);
     s3.stats().reset();
 

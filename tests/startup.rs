@@ -6,7 +6,6 @@ mod common;
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 use common::{MANIFEST, PRIVATE, PUBLIC, S3, Seeder, Service, metric};
@@ -98,29 +97,6 @@ async fn assert_manifest_is(seed: &Seeder, bucket: &str, public: bool, files: &H
                 .as_str()
                 .expect("last_modified is a string"),
         );
-    }
-}
-
-/// Puts `keys` (body = key) into `bucket` with at most `workers` requests in flight.
-async fn seed_many(seed: &Seeder, bucket: &str, keys: Vec<String>, workers: usize) {
-    let keys = Arc::new(keys);
-    let next = Arc::new(AtomicUsize::new(0));
-    let mut tasks = tokio::task::JoinSet::new();
-    for _ in 0..workers {
-        let (seed, keys, next, bucket) = (
-            seed.clone(),
-            Arc::clone(&keys),
-            Arc::clone(&next),
-            bucket.to_owned(),
-        );
-        tasks.spawn(async move {
-            while let Some(key) = keys.get(next.fetch_add(1, Ordering::Relaxed)) {
-                seed.put(&bucket, key, key.as_bytes().to_vec()).await;
-            }
-        });
-    }
-    while let Some(done) = tasks.join_next().await {
-        done.expect("seeding task");
     }
 }
 
@@ -411,8 +387,8 @@ async fn listings_of_more_than_a_thousand_objects_are_followed() {
         .map(|i| format!("bulk/{:02}/f-{i:04}.dat", i % 13))
         .collect();
     let private: Vec<String> = (0..20).map(|i| format!("private-{i:02}.dat")).collect();
-    seed_many(&seed, PUBLIC, public.clone(), 32).await;
-    seed_many(&seed, PRIVATE, private.clone(), 8).await;
+    seed.put_many(PUBLIC, public.clone(), 32).await;
+    seed.put_many(PRIVATE, private.clone(), 8).await;
 
     s3.stats().reset();
     let svc = Service::ready(&s3).await;

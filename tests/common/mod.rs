@@ -98,7 +98,8 @@ impl Seeder {
         }
     }
 
-    fn bucket(&self, name: &str) -> Bucket {
+    /// The bucket, path-style at this endpoint, for rusty-s3 actions.
+    pub fn bucket(&self, name: &str) -> Bucket {
         Bucket::new(
             self.endpoint.clone(),
             UrlStyle::Path,
@@ -155,6 +156,40 @@ impl Seeder {
             "DELETE {bucket}/{key}: {}",
             r.status()
         );
+    }
+
+    /// This client's credentials, for rusty-s3 actions.
+    pub fn credentials(&self) -> &rusty_s3::Credentials {
+        &self.creds
+    }
+
+    /// The HTTP client the signed URLs are sent with.
+    pub fn http(&self) -> &reqwest::Client {
+        &self.http
+    }
+
+    /// Puts `keys` (body = key) into `bucket` with at most `workers` requests in flight.
+    pub async fn put_many(&self, bucket: &str, keys: Vec<String>, workers: usize) {
+        use std::sync::atomic::{AtomicUsize, Ordering};
+        let keys = Arc::new(keys);
+        let next = Arc::new(AtomicUsize::new(0));
+        let mut tasks = tokio::task::JoinSet::new();
+        for _ in 0..workers {
+            let (seed, keys, next, bucket) = (
+                self.clone(),
+                Arc::clone(&keys),
+                Arc::clone(&next),
+                bucket.to_owned(),
+            );
+            tasks.spawn(async move {
+                while let Some(key) = keys.get(next.fetch_add(1, Ordering::Relaxed)) {
+                    seed.put(&bucket, key, key.as_bytes().to_vec()).await;
+                }
+            });
+        }
+        while let Some(done) = tasks.join_next().await {
+            done.expect("seeding task");
+        }
     }
 
     /// Moves an object behind the service's back.
