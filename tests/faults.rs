@@ -879,3 +879,35 @@ async fn the_proxy_forwards_and_fails_as_told() {
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
 }
+
+/// A server without conditional writes (501 to `If-Match`/`If-None-Match`): the service
+/// says so once, in the log and in `/status`, and writes unconditionally from then on
+/// rather than never persisting.
+#[tokio::test]
+async fn a_server_without_conditional_writes_is_reported_not_silently_bypassed() {
+    let rig = rig(&[]).await;
+    let (s, v) = rig.svc.get_json("/status").await;
+    assert_eq!(s, 200);
+    assert_eq!(v["conditional_writes"], true);
+
+    rig.s3.client().put(PUBLIC, "new-file.txt", "n").await;
+    // The next PUT (the conditional manifest write) is refused as not implemented.
+    rig.proxy.set(Fault::NotImplemented.only("PUT").times(1));
+    let (s, v) = rig.svc.get_json("/update?filename=new-file.txt").await;
+    assert_eq!(s, 200, "{v}");
+    let (_, v) = rig.svc.get_json("/status").await;
+    assert_eq!(v["conditional_writes"], false, "reported in /status");
+    let keys = rig.s3.client().manifest_keys(PUBLIC).await;
+    assert!(
+        keys.contains(&"new-file.txt".to_owned()),
+        "still persisted: {keys:?}"
+    );
+    assert_eq!(
+        metric_value(
+            &rig.svc,
+            "parparchik_manifest_writes_total{outcome=\"failed\"}"
+        )
+        .await,
+        0.0
+    );
+}

@@ -51,6 +51,8 @@ pub enum Fault {
     AccessDenied,
     /// Every other request is answered 503 `SlowDown`; the others are forwarded.
     Flapping,
+    /// Answer 501 `NotImplemented` (a server without, e.g., conditional writes).
+    NotImplemented,
 }
 
 /// A fault and the requests it applies to.
@@ -474,6 +476,16 @@ async fn serve(shared: &Shared, client: TcpStream) -> io::Result<()> {
             }
             Fault::AccessDenied => {
                 let r = s3_error(403, "AccessDenied", "Access Denied", &method);
+                client.stream.write_all(&r).await?;
+                continue;
+            }
+            Fault::NotImplemented => {
+                let r = s3_error(
+                    501,
+                    "NotImplemented",
+                    "A header you provided implies functionality that is not implemented",
+                    &method,
+                );
                 client.stream.write_all(&r).await?;
                 continue;
             }
