@@ -283,7 +283,7 @@ fn route_bucket(target: &str) -> Option<&'static str> {
     };
     let segment = path.strip_prefix('/')?.split('/').next()?;
     let decoded = parparchik::http::decode::percent_decode(segment, false).ok()?;
-    match decoded.as_str() {
+    match &*decoded {
         PUBLIC | "public" => Some(PUBLIC),
         PRIVATE | "private" => Some(PRIVATE),
         _ => None,

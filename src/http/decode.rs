@@ -3,6 +3,8 @@
 /// Why a path or query value was refused (the text of the 400 answer).
 pub type Reason = &'static str;
 
+use std::borrow::Cow;
+
 pub const MAX_KEY_BYTES: usize = 1024;
 
 fn hex(b: u8) -> Option<u8> {
@@ -16,9 +18,12 @@ fn hex(b: u8) -> Option<u8> {
 
 /// Decodes `%XX` escapes once. `plus_is_space` is for query strings (form encoding);
 /// in paths a `+` stays a `+`.
-pub fn percent_decode(input: &str, plus_is_space: bool) -> Result<String, Reason> {
-    if !input.contains(['%', '+']) {
-        return Ok(input.to_owned());
+/// Borrows the input when there is nothing to decode (the common case on the redirect
+/// path, which then allocates nothing here).
+pub fn percent_decode(input: &str, plus_is_space: bool) -> Result<Cow<'_, str>, Reason> {
+    let escaped = input.contains('%') || (plus_is_space && input.contains('+'));
+    if !escaped {
+        return Ok(Cow::Borrowed(input));
     }
     let bytes = input.as_bytes();
     let mut out = Vec::with_capacity(bytes.len());
@@ -45,7 +50,9 @@ pub fn percent_decode(input: &str, plus_is_space: bool) -> Result<String, Reason
             }
         }
     }
-    String::from_utf8(out).map_err(|_| "not valid UTF-8 after percent-decoding")
+    String::from_utf8(out)
+        .map(Cow::Owned)
+        .map_err(|_| "not valid UTF-8 after percent-decoding")
 }
 
 /// The contract's key rules: not empty, at most 1024 bytes, no control characters, no
@@ -73,7 +80,10 @@ pub fn parse_query(query: &str) -> Result<Vec<(String, String)>, Reason> {
         .filter(|p| !p.is_empty())
         .map(|pair| {
             let (k, v) = pair.split_once('=').unwrap_or((pair, ""));
-            Ok((percent_decode(k, true)?, percent_decode(v, true)?))
+            Ok((
+                percent_decode(k, true)?.into_owned(),
+                percent_decode(v, true)?.into_owned(),
+            ))
         })
         .collect()
 }

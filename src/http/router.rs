@@ -87,7 +87,7 @@ pub fn route(path: &str, buckets: &[BucketConfig]) -> Route {
         None => return Route::NotFound,
     };
     let key = match percent_decode(raw_key, false) {
-        Ok(k) => k,
+        Ok(k) => k.into_owned(),
         Err(reason) => return Route::BadKey(reason),
     };
     if let Err(reason) = validate_key(&key) {

@@ -31,11 +31,13 @@ const MAX_HEAD_BYTES: usize = 96 * 1024;
 async fn serve_request(app: Arc<App>, peer: SocketAddr, req: Request<Incoming>) -> Response<Body> {
     let started = Instant::now();
     let method = req.method().clone();
-    let path = req.uri().path().to_owned();
-    let query = req.uri().query().map(str::to_owned);
+    // A cheap clone (shared bytes), so path and query are borrowed, not copied.
+    let uri = req.uri().clone();
+    let path = uri.path();
+    let query = uri.query();
     let target_len = path.len() + query.as_ref().map_or(0, |q| q.len() + 1);
 
-    let route = route(&path, &app.config.buckets);
+    let route = route(path, &app.config.buckets);
     let kind = route.kind();
     let is_probe = matches!(route, Route::Health | Route::Readiness);
     let (response, s3_calls) = if target_len > MAX_TARGET_BYTES {
@@ -58,7 +60,7 @@ async fn serve_request(app: Arc<App>, peer: SocketAddr, req: Request<Incoming>) 
     } else {
         CALLS_IN_REQUEST
             .scope(Cell::new(0), async {
-                let r = handlers::handle(&app, &method, &route, query.as_deref()).await;
+                let r = handlers::handle(&app, &method, &route, query).await;
                 (r, CALLS_IN_REQUEST.with(Cell::get))
             })
             .await
@@ -72,9 +74,9 @@ async fn serve_request(app: Arc<App>, peer: SocketAddr, req: Request<Incoming>) 
     // signature) is never logged.
     crate::log::access(format_args!(
         "{method} {}{}{} {status} {}us s3_calls={s3_calls}",
-        prefix(&path, 512),
+        prefix(path, 512),
         if query.is_some() { "?" } else { "" },
-        query.as_deref().map_or("", |q| prefix(q, 256)),
+        query.map_or("", |q| prefix(q, 256)),
         elapsed.as_micros()
     ));
     response
