@@ -5,10 +5,7 @@
 mod common;
 
 use std::collections::BTreeMap;
-use std::future::Future;
-use std::pin::Pin;
 use std::sync::Arc;
-use std::task::Poll;
 use std::time::{Duration, Instant};
 
 use common::{MANIFEST, PRIVATE, PUBLIC, S3, Seeder, Service, metric};
@@ -141,34 +138,6 @@ async fn assert_manifests_match(seed: &Seeder, inspect: &Inspector) {
             "manifest of {bucket}: lost {lost:?}, stale {stale:?}"
         );
     }
-}
-
-/// Polls all `futures` on the current task, so they start in order and interleave at
-/// every await (deterministic arrival order, unlike spawned tasks).
-async fn join_all<F: Future>(futures: Vec<F>) -> Vec<F::Output> {
-    let mut futures: Vec<Pin<Box<F>>> = futures.into_iter().map(Box::pin).collect();
-    let mut outputs: Vec<Option<F::Output>> = futures.iter().map(|_| None).collect();
-    std::future::poll_fn(|cx| {
-        let mut pending = false;
-        for (f, out) in futures.iter_mut().zip(outputs.iter_mut()) {
-            if out.is_none() {
-                match f.as_mut().poll(cx) {
-                    Poll::Ready(v) => *out = Some(v),
-                    Poll::Pending => pending = true,
-                }
-            }
-        }
-        if pending {
-            Poll::Pending
-        } else {
-            Poll::Ready(())
-        }
-    })
-    .await;
-    outputs
-        .into_iter()
-        .map(|o| o.expect("every future finished"))
-        .collect()
 }
 
 async fn status(svc: &Service) -> Value {
@@ -777,7 +746,8 @@ async fn no_overlapping_syncs() {
     assert_eq!(svc.app.registry.len(), 50);
 
     let lists = s3.stats().count("ListObjectsV2");
-    let outcomes = join_all((0..10).map(|_| sync(&svc.app)).collect()).await;
+    let outcomes =
+        parparchik::storage::join::join_all((0..10).map(|_| sync(&svc.app)).collect()).await;
     let listed = s3.stats().count("ListObjectsV2") - lists;
     for o in &outcomes {
         let counts = o.as_ref().expect("sync succeeds");

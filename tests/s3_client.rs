@@ -35,15 +35,7 @@ fn client(s3: &S3) -> (S3Client, Arc<Metrics>) {
 
 /// `YYYY-MM-DDTHH:MM:SSZ`, and within a few minutes of now (the object was just written).
 fn assert_fresh_rfc3339(value: &str) {
-    let shape_ok = value.len() == 20
-        && value.bytes().enumerate().all(|(i, b)| match i {
-            4 | 7 => b == b'-',
-            10 => b == b'T',
-            13 | 16 => b == b':',
-            19 => b == b'Z',
-            _ => b.is_ascii_digit(),
-        });
-    assert!(shape_ok, "not RFC 3339 UTC without fraction: {value:?}");
+    common::assert_rfc3339_utc(value);
     let t = parparchik::timefmt::parse(value).expect("parses");
     let age = (time::OffsetDateTime::now_utc() - t).abs();
     assert!(

@@ -8,7 +8,7 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use common::{MANIFEST, PRIVATE, PUBLIC, S3, Seeder, Service, metric};
+use common::{MANIFEST, PRIVATE, PUBLIC, S3, Seeder, Service, assert_rfc3339_utc, metric};
 use parparchik::metrics::Metrics;
 use parparchik::s3::client::ClientSettings;
 use parparchik::s3::{Endpoint, S3Client};
@@ -61,18 +61,6 @@ fn expected_manifest(bucket: &str, public: bool, files: &Holdings) -> Value {
         })
         .collect();
     json!({"version": 1, "bucket": bucket, "files": files})
-}
-
-fn assert_rfc3339_utc(value: &str) {
-    let ok = value.len() == 20
-        && value.bytes().enumerate().all(|(i, b)| match i {
-            4 | 7 => b == b'-',
-            10 => b == b'T',
-            13 | 16 => b == b':',
-            19 => b == b'Z',
-            _ => b.is_ascii_digit(),
-        });
-    assert!(ok, "not YYYY-MM-DDTHH:MM:SSZ: {value:?}");
 }
 
 /// Asserts that the manifest of `bucket` lists exactly what the bucket holds.

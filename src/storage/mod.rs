@@ -3,6 +3,7 @@
 //! lock while it does.
 
 pub mod coalesce;
+pub mod join;
 pub mod locate;
 pub mod persist;
 pub mod startup;

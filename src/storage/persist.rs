@@ -236,15 +236,25 @@ pub async fn read_manifest(
     bucket: usize,
 ) -> Result<(Vec<ManifestEntry>, Option<String>), S3Error> {
     let cfg = &app.config.buckets[bucket];
+    let Some((bytes, etag)) = fetch_manifest(app, bucket).await? else {
+        return Ok((Vec::new(), None));
+    };
+    let entries = manifest::parse(&bytes, &cfg.name).unwrap_or_else(|e| {
+        warn!("manifest {}/{} ignored: {e}", cfg.name, cfg.manifest_key);
+        Vec::new()
+    });
+    Ok((entries, etag))
+}
+
+/// GETs one manifest object: its bytes and ETag, or `None` when there is none yet.
+pub async fn fetch_manifest(
+    app: &App,
+    bucket: usize,
+) -> Result<Option<(Bytes, Option<String>)>, S3Error> {
+    let cfg = &app.config.buckets[bucket];
     match app.s3.get_object(&cfg.name, &cfg.manifest_key).await {
-        Ok((bytes, etag)) => {
-            let entries = manifest::parse(&bytes, &cfg.name).unwrap_or_else(|e| {
-                warn!("manifest {}/{} ignored: {e}", cfg.name, cfg.manifest_key);
-                Vec::new()
-            });
-            Ok((entries, (!etag.is_empty()).then_some(etag)))
-        }
-        Err(S3Error::NotFound) => Ok((Vec::new(), None)),
+        Ok((bytes, etag)) => Ok(Some((bytes, (!etag.is_empty()).then_some(etag)))),
+        Err(S3Error::NotFound) => Ok(None),
         Err(e) => Err(e),
     }
 }
@@ -306,7 +316,7 @@ async fn merge_theirs(
             .iter()
             .map(|key| app.s3.head_object(name, key))
             .collect();
-        answers.extend(join_all(checks).await);
+        answers.extend(super::join::join_all(checks).await);
     }
     for (key, answer) in disputed.into_iter().zip(answers) {
         match answer {
@@ -349,28 +359,4 @@ async fn merge_theirs(
         settled.insert(key, now);
     }
     Ok(checked)
-}
-
-/// Runs `futures` concurrently on the current task; outputs in input order.
-async fn join_all<F: std::future::Future>(futures: Vec<F>) -> Vec<F::Output> {
-    let mut futures: Vec<std::pin::Pin<Box<F>>> = futures.into_iter().map(Box::pin).collect();
-    let mut outputs: Vec<Option<F::Output>> = futures.iter().map(|_| None).collect();
-    std::future::poll_fn(|cx| {
-        let mut pending = false;
-        for (f, out) in futures.iter_mut().zip(outputs.iter_mut()) {
-            if out.is_none() {
-                match f.as_mut().poll(cx) {
-                    std::task::Poll::Ready(v) => *out = Some(v),
-                    std::task::Poll::Pending => pending = true,
-                }
-            }
-        }
-        if pending {
-            std::task::Poll::Pending
-        } else {
-            std::task::Poll::Ready(())
-        }
-    })
-    .await;
-    outputs.into_iter().flatten().collect()
 }

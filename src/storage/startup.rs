@@ -20,36 +20,29 @@ struct ManifestRead {
 async fn read_manifests(app: &App) -> Result<Vec<ManifestRead>, String> {
     let mut out = Vec::with_capacity(app.config.buckets.len());
     for (i, b) in app.config.buckets.iter().enumerate() {
-        match app.s3.get_object(&b.name, &b.manifest_key).await {
-            Ok((bytes, etag)) => {
-                let etag = (!etag.is_empty()).then_some(etag);
-                let entries = match crate::registry::manifest::parse(&bytes, &b.name) {
-                    Ok(entries) => Some(entries),
-                    Err(e) => {
-                        warn!(
-                            "manifest {}/{} is unreadable ({e}); rebuilding that bucket from its listing",
-                            b.name, b.manifest_key
-                        );
-                        None
-                    }
-                };
-                app.manifests
-                    .remember_read(i, etag, Some(bytes.to_vec()))
-                    .await;
-                out.push(ManifestRead { entries });
-            }
-            Err(crate::s3::S3Error::NotFound) => {
-                info!("manifest {}/{} does not exist yet", b.name, b.manifest_key);
-                app.manifests.remember_read(i, None, None).await;
-                out.push(ManifestRead { entries: None });
-            }
+        let fetched = super::persist::fetch_manifest(app, i)
+            .await
+            .map_err(|e| format!("reading manifest {}/{}: {e}", b.name, b.manifest_key))?;
+        let Some((bytes, etag)) = fetched else {
+            info!("manifest {}/{} does not exist yet", b.name, b.manifest_key);
+            app.manifests.remember_read(i, None, None).await;
+            out.push(ManifestRead { entries: None });
+            continue;
+        };
+        let entries = match crate::registry::manifest::parse(&bytes, &b.name) {
+            Ok(entries) => Some(entries),
             Err(e) => {
-                return Err(format!(
-                    "reading manifest {}/{}: {e}",
+                warn!(
+                    "manifest {}/{} is unreadable ({e}); rebuilding that bucket from its listing",
                     b.name, b.manifest_key
-                ));
+                );
+                None
             }
-        }
+        };
+        app.manifests
+            .remember_read(i, etag, Some(bytes.to_vec()))
+            .await;
+        out.push(ManifestRead { entries });
     }
     Ok(out)
 }

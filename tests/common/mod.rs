@@ -387,3 +387,16 @@ pub async fn raw(base: &str, request: &[u8]) -> Option<(u16, String)> {
         .unwrap_or_default();
     Some((status, body))
 }
+
+/// Asserts the entry timestamp form of the contract: `YYYY-MM-DDTHH:MM:SSZ`.
+pub fn assert_rfc3339_utc(value: &str) {
+    let ok = value.len() == 20
+        && value.bytes().enumerate().all(|(i, b)| match i {
+            4 | 7 => b == b'-',
+            10 => b == b'T',
+            13 | 16 => b == b':',
+            19 => b == b'Z',
+            _ => b.is_ascii_digit(),
+        });
+    assert!(ok, "not YYYY-MM-DDTHH:MM:SSZ: {value:?}");
+}
