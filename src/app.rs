@@ -1,7 +1,7 @@
 //! The service's shared state: configuration, registry, S3 client, manifests, health.
 
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, Weak};
 use std::time::Instant;
 
 use crate::config::Config;
@@ -12,6 +12,7 @@ use crate::s3::S3Client;
 use crate::s3::client::ClientSettings;
 use crate::s3::urls::DownloadUrls;
 use crate::storage::coalesce::HeadCoalescer;
+use crate::storage::misses::MissCache;
 use crate::storage::persist::ManifestStore;
 use crate::storage::sync::SyncState;
 
@@ -30,14 +31,21 @@ pub struct App {
     pub metrics: Arc<Metrics>,
     pub manifests: ManifestStore,
     pub heads: HeadCoalescer,
+    /// Keys S3 recently proved missing, per bucket.
+    pub misses: MissCache,
     pub sync: SyncState,
     pub rate_limiter: Option<RateLimiter>,
     /// `Cache-Control` of redirects, parsed once.
     pub redirect_cache_control: hyper::header::HeaderValue,
     ready: AtomicBool,
     shutting_down: AtomicBool,
+    /// An episode of S3 failures is under way (warned about once, at its start).
+    storage_failing: AtomicBool,
     health: Mutex<StorageHealth>,
     started: Instant,
+    /// The `Arc` this app lives in, for the tasks it starts itself (manifest writers,
+    /// background checks) that must outlive the request that started them.
+    me: Weak<App>,
 }
 
 impl App {
@@ -51,14 +59,17 @@ impl App {
                 connect_timeout: config.s3_connect_timeout,
                 timeout: config.s3_timeout,
                 attempts: config.s3_attempts,
+                max_concurrency: config.storage.s3_max_concurrency,
                 ..ClientSettings::default()
             },
             Arc::clone(&metrics),
         )?;
-        Ok(Arc::new(App {
+        Ok(Arc::new_cyclic(|me| App {
+            me: me.clone(),
             manifests: ManifestStore::new(config.buckets.len()),
             registry: Registry::default(),
             heads: HeadCoalescer::default(),
+            misses: MissCache::new(config.storage.miss_ttl, config.storage.miss_cache_entries),
             sync: SyncState::default(),
             rate_limiter: config
                 .rate_limit
@@ -78,9 +89,15 @@ impl App {
             config,
             ready: AtomicBool::new(false),
             shutting_down: AtomicBool::new(false),
+            storage_failing: AtomicBool::new(false),
             health: Mutex::new(StorageHealth::default()),
             started: Instant::now(),
         }))
+    }
+
+    /// A handle for tasks this app starts; upgrading fails once the app is gone.
+    pub fn weak(&self) -> Weak<App> {
+        self.me.clone()
     }
 
     /// Ready once the registry is rebuilt, and until shutdown begins.
@@ -113,6 +130,34 @@ impl App {
             .lock()
             .unwrap_or_else(|p| p.into_inner())
             .last_error = error;
+    }
+
+    /// A request met a storage failure: `/status.storage_error` says what, and one
+    /// warning is logged per episode (not one per request while S3 is down).
+    pub fn note_storage_failure(&self, error: &crate::s3::S3Error) {
+        if !error.is_storage_failure() {
+            return;
+        }
+        // Shedding is a consequence: keep the cause that opened the episode on show.
+        let consequence = matches!(error, crate::s3::S3Error::Overloaded { .. });
+        if !consequence || self.health().last_error.is_none() {
+            self.record_storage_error(Some(error.to_string()));
+        }
+        if !self.storage_failing.swap(true, Ordering::AcqRel) {
+            crate::warn!(
+                "S3 storage unavailable: {error}; known routes are answered from the registry, nothing is forgotten until S3 answers again"
+            );
+        }
+    }
+
+    /// A request got a real answer from S3: ends a failure episode if one was under way.
+    pub fn note_storage_ok(&self) {
+        if self.storage_failing.load(Ordering::Relaxed)
+            && self.storage_failing.swap(false, Ordering::AcqRel)
+        {
+            self.record_storage_error(None);
+            crate::info!("S3 answers again");
+        }
     }
 
     pub fn bucket_names(&self) -> Vec<&str> {

@@ -23,6 +23,12 @@ impl BucketConfig {
     pub fn bucket_type(&self) -> &'static str {
         if self.public { "public" } else { "private" }
     }
+
+    /// Whether `key` is one of the service's own objects in this bucket (its manifest),
+    /// which is never a file: no route, no registration, not in `/list` or metrics.
+    pub fn owns(&self, key: &str) -> bool {
+        key == self.manifest_key
+    }
 }
 
 #[derive(Clone, Debug)]
@@ -56,6 +62,126 @@ pub struct Config {
     pub api_keys: ApiKeys,
     /// Requests per second and burst per client address; `None` = no limit.
     pub rate_limit: Option<(f64, u32)>,
+    /// How the layer between the registry and S3 protects itself and the routes.
+    pub storage: StorageSettings,
+}
+
+/// Limits of the layer between the registry and S3 (see README, "Failure behaviour").
+#[derive(Clone, Debug, PartialEq)]
+pub struct StorageSettings {
+    /// A manifest object larger than this is ignored unread (the bucket is then rebuilt
+    /// from its listing).
+    pub manifest_max_bytes: u64,
+    /// A known route waits this long for S3 to confirm it, then answers from the
+    /// registry while the check goes on in the background.
+    pub verify_deadline: Duration,
+    /// S3 calls in flight at most.
+    pub s3_max_concurrency: usize,
+    /// A sync may remove at most this share of a bucket's entries (or
+    /// [`StorageSettings::removal_floor`], whichever is larger) unless a second complete
+    /// listing of that bucket confirms it.
+    pub removal_share: f64,
+    pub removal_floor: usize,
+    /// How long a key S3 proved missing is answered 404 without asking again.
+    pub miss_ttl: Duration,
+    /// Missing keys remembered at most.
+    pub miss_cache_entries: usize,
+}
+
+impl Default for StorageSettings {
+    fn default() -> Self {
+        StorageSettings {
+            manifest_max_bytes: 512 * 1024 * 1024,
+            verify_deadline: Duration::from_secs(1),
+            s3_max_concurrency: 256,
+            removal_share: 0.10,
+            removal_floor: 5,
+            miss_ttl: Duration::from_secs(5),
+            miss_cache_entries: 100_000,
+        }
+    }
+}
+
+fn parse_count(
+    variable: &'static str,
+    value: Option<String>,
+    default: u64,
+    range: std::ops::RangeInclusive<u64>,
+) -> Result<u64, ConfigError> {
+    match value.as_deref().map(str::trim) {
+        None | Some("") => Ok(default),
+        Some(v) => v
+            .parse::<u64>()
+            .ok()
+            .filter(|n| range.contains(n))
+            .ok_or_else(|| {
+                err(
+                    variable,
+                    format!(
+                        "{v:?} is not a whole number in {}..={}",
+                        range.start(),
+                        range.end()
+                    ),
+                )
+            }),
+    }
+}
+
+impl StorageSettings {
+    fn from_lookup(get: &dyn Fn(&str) -> Option<String>) -> Result<StorageSettings, ConfigError> {
+        let d = StorageSettings::default();
+        let share = match get("PARPARCHIK_MAX_REMOVAL_SHARE") {
+            None => d.removal_share,
+            Some(v) => v
+                .trim()
+                .parse::<f64>()
+                .ok()
+                .filter(|s| (0.0..=1.0).contains(s))
+                .ok_or_else(|| {
+                    err(
+                        "PARPARCHIK_MAX_REMOVAL_SHARE",
+                        format!("{v:?} is not a share between 0 and 1"),
+                    )
+                })?,
+        };
+        let count = |var: &'static str, default: usize, range| {
+            parse_count(var, get(var), default as u64, range).map(|n| n as usize)
+        };
+        Ok(StorageSettings {
+            manifest_max_bytes: parse_count(
+                "PARPARCHIK_MANIFEST_MAX_BYTES",
+                get("PARPARCHIK_MANIFEST_MAX_BYTES"),
+                d.manifest_max_bytes,
+                1024..=(64 << 30),
+            )?,
+            verify_deadline: parse_seconds(
+                "PARPARCHIK_VERIFY_DEADLINE",
+                get("PARPARCHIK_VERIFY_DEADLINE"),
+                d.verify_deadline,
+            )?,
+            s3_max_concurrency: count(
+                "PARPARCHIK_S3_MAX_CONCURRENCY",
+                d.s3_max_concurrency,
+                1..=65_536,
+            )?,
+            removal_share: share,
+            removal_floor: count(
+                "PARPARCHIK_MAX_REMOVAL_FLOOR",
+                d.removal_floor,
+                0..=1_000_000_000,
+            )?,
+            miss_ttl: parse_seconds(
+                "PARPARCHIK_MISS_TTL",
+                get("PARPARCHIK_MISS_TTL"),
+                d.miss_ttl,
+            )?,
+            miss_cache_entries: count(
+                "PARPARCHIK_MISS_CACHE_ENTRIES",
+                d.miss_cache_entries,
+                0..=100_000_000,
+            )?,
+        })
+    }
 }
 
 /// API keys; `Debug` shows how many, never the keys.
@@ -312,7 +438,10 @@ impl Config {
                 }
             };
 
+        let storage = StorageSettings::from_lookup(&get)?;
+
         Ok(Config {
+            storage,
             api_keys: ApiKeys(api_keys),
             rate_limit,
             buckets,

@@ -84,9 +84,12 @@ impl S3Op {
 }
 
 /// Outcome labels of S3 calls; see [`crate::s3::S3Error::kind`].
-pub const S3_OUTCOMES: [&str; 7] = [
+pub const S3_OUTCOMES: [&str; 10] = [
     "ok",
     "not_found",
+    "unproven",
+    "key_rejected",
+    "overloaded",
     "denied",
     "precondition_failed",
     "unavailable",
@@ -145,6 +148,12 @@ pub struct Metrics {
     pub manifest_writes_failed: AtomicU64,
     pub manifest_write_conflicts: AtomicU64,
     pub coalesced_checks: AtomicU64,
+    /// Listings stopped because the server repeated a continuation token.
+    pub listing_loops: AtomicU64,
+    /// Syncs refused by the mass-removal guard.
+    pub removals_refused: AtomicU64,
+    /// Downloads of missing keys answered from the miss cache without asking S3.
+    pub miss_cache_hits: AtomicU64,
 }
 
 impl Metrics {
@@ -158,6 +167,10 @@ impl Metrics {
         let o = S3_OUTCOMES.iter().position(|x| *x == outcome).unwrap_or(0);
         self.s3_calls[op as usize][o].fetch_add(1, Relaxed);
         self.s3_seconds[op as usize].observe(elapsed);
+    }
+
+    pub fn record_listing_loop(&self) {
+        self.listing_loops.fetch_add(1, Relaxed);
     }
 
     pub fn s3_calls(&self, op: S3Op, outcome: &str) -> u64 {
@@ -292,6 +305,21 @@ pub fn render(figures: &RegistryFigures, metrics: &Metrics, ready: bool) -> Stri
             "parparchik_manifest_write_conflicts_total",
             "Conditional manifest writes refused because another writer changed the manifest.",
             &metrics.manifest_write_conflicts,
+        ),
+        (
+            "parparchik_s3_listing_loops_total",
+            "Listings stopped because the server repeated a continuation token or went backwards.",
+            &metrics.listing_loops,
+        ),
+        (
+            "parparchik_removals_refused_total",
+            "Syncs refused because one listing would remove more of a bucket than PARPARCHIK_MAX_REMOVAL_SHARE allows.",
+            &metrics.removals_refused,
+        ),
+        (
+            "parparchik_miss_cache_hits_total",
+            "Downloads of keys S3 recently proved missing, answered 404 without asking again.",
+            &metrics.miss_cache_hits,
         ),
     ];
     for (name, help, value) in counters {

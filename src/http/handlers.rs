@@ -11,6 +11,7 @@ use super::router::{BucketRef, Route};
 use crate::app::App;
 use crate::registry::Entry;
 use crate::s3::S3Error;
+use crate::s3::client::PAST_THE_BREAKER;
 use crate::storage::{locate, persist, sync};
 use crate::warn;
 
@@ -27,7 +28,9 @@ pub async fn handle(
 ) -> Response<Body> {
     let read_only = method == Method::GET || method == Method::HEAD;
     match route {
-        Route::Relocate if method == Method::POST => relocate(app, query).await,
+        Route::Relocate if method == Method::POST => {
+            PAST_THE_BREAKER.scope((), relocate(app, query)).await
+        }
         Route::Relocate => respond::method_not_allowed("POST"),
         Route::NotFound => respond::not_found(),
         _ if !read_only => respond::method_not_allowed(GET_HEAD),
@@ -38,15 +41,15 @@ pub async fn handle(
         Route::Readiness => readiness(app),
         Route::Status => status(app),
         Route::Metrics => metrics(app),
-        Route::List => list(app).await,
-        Route::Update => update(app, query).await,
+        Route::List => PAST_THE_BREAKER.scope((), list(app)).await,
+        Route::Update => PAST_THE_BREAKER.scope((), update(app, query)).await,
         Route::BadKey(reason) => respond::error(StatusCode::BAD_REQUEST, reason),
         Route::Download { bucket, key } => download(app, method, *bucket, key).await,
     }
 }
 
-fn storage_unavailable(e: &S3Error) -> Response<Body> {
-    warn!("S3 could not answer: {e}");
+fn storage_unavailable(app: &App, e: &S3Error) -> Response<Body> {
+    app.note_storage_failure(e);
     respond::unavailable(&json!({"error": "storage unavailable"}))
 }
 
@@ -81,7 +84,9 @@ fn status(app: &App) -> Response<Body> {
     let last_sync = app.sync.last_report().map(|r| match r.outcome {
         Ok(counts) => json!({"finished_at": r.finished_at, "outcome": "ok",
             "files": counts.files, "duplicates": counts.duplicates, "duration_ms": counts.millis}),
-        Err(e) => json!({"finished_at": r.finished_at, "outcome": "failed", "error": e}),
+        Err(e) => {
+            json!({"finished_at": r.finished_at, "outcome": "failed", "error": e.to_string()})
+        }
     });
     respond::json(
         StatusCode::OK,
@@ -98,6 +103,8 @@ fn status(app: &App) -> Response<Body> {
             "last_sync": last_sync,
             "manifest_etags": etags,
             "conditional_writes": app.manifests.conditional_writes_supported(),
+            "s3_circuit_open": app.s3.breaker_open(),
+            "s3_calls_in_flight": app.s3.calls_in_flight(),
             "verify_ttl_seconds": c.verify_ttl.as_secs_f64(),
             "sync_interval_seconds": c.sync_interval.map(|d| d.as_secs_f64()),
         }),
@@ -133,13 +140,17 @@ fn sorted_entries_json(app: &App) -> Vec<u8> {
 async fn list(app: &App) -> Response<Body> {
     if let Err(e) = sync::sync(app).await {
         warn!("/list could not re-sync: {e}");
+        if let sync::SyncError::List { error, .. } = &e {
+            app.note_storage_failure(error);
+        }
         return respond::unavailable(&json!({"error": "storage unavailable"}));
     }
+    app.note_storage_ok();
     respond::json_bytes(StatusCode::OK, sorted_entries_json(app))
 }
 
 /// Persists what a request changed before it answers; a failure is logged (and retried
-/// with the next change) by `persist` itself.
+/// in the background) by the bucket's manifest writer itself.
 async fn persist_quietly(app: &App, dirty: crate::registry::Dirty) {
     if !dirty.is_empty() {
         let _ = persist::persist(app, dirty).await;
@@ -151,21 +162,27 @@ async fn update(app: &App, query: Option<&str>) -> Response<Body> {
         Ok(k) => k,
         Err(reason) => return respond::error(StatusCode::BAD_REQUEST, reason),
     };
+    let not_found = || {
+        respond::json(
+            StatusCode::NOT_FOUND,
+            &json!({"error": "file not found", "filename": key}),
+        )
+    };
     match locate::locate(app, &key).await {
         Ok(found) => {
+            app.note_storage_ok();
             persist_quietly(app, found.dirty).await;
             match found.entry {
                 Some(e) => respond::json(
                     StatusCode::OK,
                     &json!({"message": "file located", "file": e.json(&app.config.buckets)}),
                 ),
-                None => respond::json(
-                    StatusCode::NOT_FOUND,
-                    &json!({"error": "file not found", "filename": key}),
-                ),
+                None => not_found(),
             }
         }
-        Err(e) => storage_unavailable(&e),
+        // S3 refused this one key: that is the key's answer, not an outage.
+        Err(S3Error::KeyRejected { .. }) => not_found(),
+        Err(e) => storage_unavailable(app, &e),
     }
 }
 
@@ -176,13 +193,20 @@ async fn relocate(app: &App, query: Option<&str>) -> Response<Body> {
     };
     let r = match locate::relocate(app, &key).await {
         Ok(r) => r,
+        Err(S3Error::KeyRejected { .. }) => {
+            return respond::json(
+                StatusCode::NOT_FOUND,
+                &json!({"status": "fail", "error": "file not found in any bucket", "filename": key}),
+            );
+        }
         Err(e) => {
-            warn!("S3 could not answer: {e}");
+            app.note_storage_failure(&e);
             return respond::unavailable(
                 &json!({"status": "fail", "error": "storage unavailable", "filename": key}),
             );
         }
     };
+    app.note_storage_ok();
     let persisted = if r.dirty.is_empty() {
         Ok(())
     } else {
@@ -252,43 +276,88 @@ fn redirect_to(app: &App, method: &Method, entry: &Entry) -> Response<Body> {
     respond::redirect(location, &app.redirect_cache_control)
 }
 
-async fn download(app: &App, method: &Method, bucket: BucketRef, key: &str) -> Response<Body> {
-    let buckets = &app.config.buckets;
-    let known = app.registry.get(key);
-    let ttl_ms = u64::try_from(app.config.verify_ttl.as_millis()).unwrap_or(u64::MAX);
-    if let Some(e) = &known
-        && ttl_ms > 0
-        && e.verified_within(app.now_ms(), ttl_ms)
-    {
-        return if bucket.accepts(e.bucket, buckets) {
-            redirect_to(app, method, e)
-        } else {
-            file_not_found(bucket, key, app)
-        };
+/// The answer for `bucket`/`key` given where the key is registered (if anywhere).
+fn answer(
+    app: &App,
+    method: &Method,
+    bucket: BucketRef,
+    key: &str,
+    entry: Option<&Entry>,
+) -> Response<Body> {
+    match entry {
+        Some(e) if bucket.accepts(e.bucket, &app.config.buckets) => redirect_to(app, method, e),
+        _ => file_not_found(bucket, key, app),
     }
-    match locate::locate(app, key).await {
+}
+
+async fn download(app: &Arc<App>, method: &Method, bucket: BucketRef, key: &str) -> Response<Body> {
+    let ttl_ms = u64::try_from(app.config.verify_ttl.as_millis()).unwrap_or(u64::MAX);
+    let Some(known) = app.registry.get(key) else {
+        return download_unknown(app, method, bucket, key).await;
+    };
+    if ttl_ms > 0 && known.verified_within(app.now_ms(), ttl_ms) {
+        return answer(app, method, bucket, key, Some(&known));
+    }
+    // The check runs on its own task: when S3 is slow the route is answered from the
+    // registry at the deadline while the check goes on and updates the registry (and
+    // the manifests) when S3 answers; a client that hangs up cancels nothing.
+    let check = tokio::spawn(confirm(Arc::clone(app), key.to_owned()));
+    match tokio::time::timeout(app.config.storage.verify_deadline, check).await {
+        Ok(Ok(Ok(entry))) => answer(app, method, bucket, key, entry.as_deref()),
+        // S3 failed, refused the key, did not answer by the deadline, or the check
+        // panicked: the failure itself was noted by `confirm`.
+        Ok(Ok(Err(_)) | Err(_)) | Err(_) => stale(app, method, bucket, key, &known),
+    }
+}
+
+/// Confirms a known key (or finds where it went) and persists what changed.
+async fn confirm(app: Arc<App>, key: String) -> Result<Option<Arc<Entry>>, S3Error> {
+    match locate::locate(&app, &key).await {
         Ok(found) => {
-            persist_quietly(app, found.dirty).await;
-            match found.entry {
-                Some(e) if bucket.accepts(e.bucket, buckets) => redirect_to(app, method, &e),
-                _ => file_not_found(bucket, key, app),
-            }
+            app.note_storage_ok();
+            persist_quietly(&app, found.dirty).await;
+            Ok(found.entry)
         }
-        // S3 could not answer: the registry's entry was confirmed before, so redirect from
-        // it; a key the registry does not know cannot be vouched for.
-        Err(err) => match known {
-            Some(e) => {
-                app.metrics
-                    .stale_redirects
-                    .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-                warn!("S3 could not confirm {key}, answering from the registry: {err}");
-                if bucket.accepts(e.bucket, buckets) {
-                    redirect_to(app, method, &e)
-                } else {
-                    file_not_found(bucket, key, app)
-                }
-            }
-            None => storage_unavailable(&err),
-        },
+        Err(e) => {
+            app.note_storage_failure(&e);
+            Err(e)
+        }
+    }
+}
+
+/// S3 could not confirm a known entry: it was confirmed before, so the registry vouches
+/// for it (nothing is forgotten on an answer that proves nothing).
+fn stale(
+    app: &App,
+    method: &Method,
+    bucket: BucketRef,
+    key: &str,
+    known: &Entry,
+) -> Response<Body> {
+    app.metrics
+        .stale_redirects
+        .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    answer(app, method, bucket, key, Some(known))
+}
+
+/// A key the registry does not know: only S3 can say, and a failure cannot be vouched for.
+async fn download_unknown(
+    app: &App,
+    method: &Method,
+    bucket: BucketRef,
+    key: &str,
+) -> Response<Body> {
+    let located = match bucket {
+        BucketRef::Named(b) => locate::locate_in(app, b, key).await,
+        BucketRef::AnyPublic | BucketRef::AnyPrivate => locate::locate(app, key).await,
+    };
+    match located {
+        Ok(found) => {
+            app.note_storage_ok();
+            persist_quietly(app, found.dirty).await;
+            answer(app, method, bucket, key, found.entry.as_deref())
+        }
+        Err(S3Error::KeyRejected { .. }) => file_not_found(bucket, key, app),
+        Err(err) => storage_unavailable(app, &err),
     }
 }

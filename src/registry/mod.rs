@@ -122,6 +122,21 @@ impl Registry {
         }
     }
 
+    /// Loads entries (the manifests' registered state at start-up) where the registry has
+    /// no entry for the key yet; the first of several entries for one key wins. Not a
+    /// request's change: nothing is marked touched. Returns how many were loaded.
+    pub fn seed(&self, entries: Vec<Entry>) -> usize {
+        let mut state = self.write();
+        let mut loaded = 0;
+        for e in entries {
+            if !state.files.contains_key(&e.key) {
+                state.files.insert(e.key.clone(), Arc::new(e));
+                loaded += 1;
+            }
+        }
+        loaded
+    }
+
     /// The mutation counter; pass it to [`Registry::replace`] as taken before listing.
     pub fn mutation_seq(&self) -> u64 {
         self.read().seq

@@ -15,29 +15,42 @@ pub struct Reconciled {
     pub duplicates: HashSet<String>,
 }
 
-/// `listings[i]` is bucket `i`'s full listing. A key is registered in the first bucket
-/// (priority order) that holds it; a key held by several is counted as a duplicate; each
-/// bucket's own manifest object is not a file.
-pub fn reconcile(buckets: &[BucketConfig], listings: &[Vec<ListedObject>]) -> Reconciled {
+/// `listings[i]` is bucket `i`'s full listing; `home(key)` is the bucket the key is
+/// registered in now (by the registry, or at start-up by the manifests), if any.
+///
+/// Routes are sticky: a key stays in its home bucket as long as that bucket still holds
+/// it (so a `/relocate` lasts). A key with no home, or whose home no longer holds it, is
+/// registered in the first bucket (priority order) that holds it. A key held by several
+/// buckets is counted as a duplicate; each bucket's own objects are not files.
+pub fn reconcile(
+    buckets: &[BucketConfig],
+    listings: &[Vec<ListedObject>],
+    home: impl Fn(&str) -> Option<usize>,
+) -> Reconciled {
     let total: usize = listings.iter().map(Vec::len).sum();
     let mut out = Reconciled {
         files: HashMap::with_capacity(total),
         duplicates: HashSet::new(),
     };
     for (i, listing) in listings.iter().enumerate() {
-        let manifest_key = buckets[i].manifest_key.as_str();
+        let bucket = &buckets[i];
         for o in listing {
-            if o.key == manifest_key {
+            if bucket.owns(&o.key) {
                 continue;
             }
-            if out.files.contains_key(&o.key) {
-                out.duplicates.insert(o.key.clone());
-                continue;
+            let entry = || Entry::new(o.key.clone(), i, o.size, o.last_modified.clone());
+            match out.files.get_mut(&o.key) {
+                None => {
+                    out.files.insert(o.key.clone(), entry());
+                }
+                Some(first) => {
+                    out.duplicates.insert(o.key.clone());
+                    // A later bucket takes the key only when it is the key's home.
+                    if home(&o.key) == Some(i) {
+                        *first = entry();
+                    }
+                }
             }
-            out.files.insert(
-                o.key.clone(),
-                Entry::new(o.key.clone(), i, o.size, o.last_modified.clone()),
-            );
         }
     }
     out
@@ -70,16 +83,26 @@ mod tests {
                 public: false,
             },
         ];
-        let r = reconcile(
-            &buckets,
-            &[
-                vec![obj("x"), obj("m.json")],
-                vec![obj("x"), obj("y"), obj("m.json")],
-            ],
-        );
+        let listings = [
+            vec![obj("x"), obj("m.json")],
+            vec![obj("x"), obj("y"), obj("m.json")],
+        ];
+        let r = reconcile(&buckets, &listings, |_| None);
         assert_eq!(r.files.len(), 2);
         assert_eq!(r.files["x"].bucket, 0);
         assert_eq!(r.files["y"].bucket, 1);
         assert_eq!(r.duplicates, HashSet::from(["x".to_owned()]));
+
+        // Sticky: a key whose home still holds it stays there, whatever the priority.
+        let r = reconcile(&buckets, &listings, |k| (k == "x").then_some(1));
+        assert_eq!(r.files["x"].bucket, 1);
+        assert_eq!(r.duplicates, HashSet::from(["x".to_owned()]));
+
+        // A home that no longer holds the key does not keep it.
+        let r = reconcile(&buckets, &[vec![obj("x")], vec![obj("y")]], |k| {
+            (k == "x").then_some(1)
+        });
+        assert_eq!(r.files["x"].bucket, 0);
+        assert!(r.duplicates.is_empty());
     }
 }

@@ -1,13 +1,15 @@
 //! The S3 client: reqwest for transport, the project's own SigV4 for every signature.
 
 use std::cell::Cell;
-use std::sync::Arc;
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use reqwest::header::{HeaderMap, HeaderName, HeaderValue};
 use time::OffsetDateTime;
 
+use super::breaker::{Admission, Breaker};
 use super::endpoint::{Endpoint, Target};
 use super::error::{S3Error, classify};
 use super::retry::{backoff, jitter};
@@ -19,6 +21,10 @@ use crate::timefmt;
 tokio::task_local! {
     /// S3 calls made while serving one HTTP request, for its log line.
     pub static CALLS_IN_REQUEST: Cell<u32>;
+    /// Set for explicit API requests (`/update`, `/relocate`, `/list`): their calls go
+    /// through an open circuit breaker (and close it when they succeed). The breaker is
+    /// there to shed the flood of downloads, not an operator's deliberate request.
+    pub static PAST_THE_BREAKER: ();
 }
 
 /// Metadata of an object, as HEAD reports it (timestamps normalised to RFC 3339).
@@ -60,6 +66,13 @@ pub struct ClientSettings {
     pub backoff_max: Duration,
     /// Idle keep-alive connections kept per host.
     pub pool_idle_per_host: usize,
+    /// S3 calls in flight at most; a call waits [`ClientSettings::queue_wait`] for a
+    /// place, then is shed as overloaded (503 + `Retry-After` to the client).
+    pub max_concurrency: usize,
+    pub queue_wait: Duration,
+    /// How long a bucket that answered a listing is trusted to exist, so that a bodiless
+    /// HEAD 404 for a key in it counts as "the key does not exist".
+    pub bucket_proof_ttl: Duration,
 }
 
 impl Default for ClientSettings {
@@ -71,6 +84,9 @@ impl Default for ClientSettings {
             backoff_base: Duration::from_millis(100),
             backoff_max: Duration::from_secs(2),
             pool_idle_per_host: 256,
+            max_concurrency: 256,
+            queue_wait: Duration::from_secs(1),
+            bucket_proof_ttl: Duration::from_secs(5),
         }
     }
 }
@@ -87,6 +103,27 @@ struct Inner {
     signer: Signer,
     settings: ClientSettings,
     metrics: Arc<Metrics>,
+    in_flight: tokio::sync::Semaphore,
+    breaker: Mutex<Breaker>,
+    /// When each bucket last proved it exists (a readable listing answer).
+    bucket_proofs: Mutex<HashMap<String, Instant>>,
+    /// One bucket probe at a time: a burst of 404s waits for one probe, not a thousand.
+    probing: tokio::sync::Mutex<()>,
+}
+
+/// A failed call: the error, and the HTTP status when S3 (or whatever answered) sent one.
+struct Failure {
+    status: Option<u16>,
+    error: S3Error,
+}
+
+impl From<S3Error> for Failure {
+    fn from(error: S3Error) -> Failure {
+        Failure {
+            status: None,
+            error,
+        }
+    }
 }
 
 /// A request before signing.
@@ -98,6 +135,11 @@ struct Call<'a> {
     query: &'a [(&'a str, &'a str)],
     headers: &'a [(&'a str, &'a str)],
     body: Option<Bytes>,
+    /// Retry a plain 500: false where the 500 may be this key's own answer (HEAD), which
+    /// the caller then tells apart from an outage by asking the bucket.
+    retry_500: bool,
+    /// A 2xx body longer than this is refused ([`S3Error::TooLarge`]) unread.
+    max_body: Option<u64>,
 }
 
 struct Answer {
@@ -133,6 +175,40 @@ fn transport_reason(e: &reqwest::Error) -> String {
     }
 }
 
+/// Reads a body of at most `limit` bytes: a longer one (by its `Content-Length`, or as it
+/// arrives) is refused before it is held whole.
+async fn read_at_most(mut resp: reqwest::Response, limit: u64) -> Result<Bytes, Failure> {
+    let too_large = |resp: &reqwest::Response| {
+        Failure::from(S3Error::TooLarge {
+            limit,
+            etag: header_str(resp.headers(), "etag")
+                .unwrap_or_default()
+                .to_owned(),
+        })
+    };
+    if resp.content_length().is_some_and(|n| n > limit) {
+        return Err(too_large(&resp));
+    }
+    let mut body = Vec::new();
+    loop {
+        match resp.chunk().await {
+            Ok(Some(chunk)) => {
+                if (body.len() + chunk.len()) as u64 > limit {
+                    return Err(too_large(&resp));
+                }
+                body.extend_from_slice(&chunk);
+            }
+            Ok(None) => return Ok(Bytes::from(body)),
+            Err(e) => {
+                return Err(S3Error::Unavailable {
+                    reason: transport_reason(&e),
+                }
+                .into());
+            }
+        }
+    }
+}
+
 impl S3Client {
     pub fn new(
         endpoint: Endpoint,
@@ -155,10 +231,28 @@ impl S3Client {
                 http,
                 endpoint,
                 signer: Signer::new(credentials, region, "s3", Mode::S3),
+                in_flight: tokio::sync::Semaphore::new(settings.max_concurrency.max(1)),
+                breaker: Mutex::new(Breaker::default()),
+                bucket_proofs: Mutex::new(HashMap::new()),
+                probing: tokio::sync::Mutex::new(()),
                 settings,
                 metrics,
             }),
         })
+    }
+
+    /// Whether the circuit breaker is shedding calls (for `/status`).
+    pub fn breaker_open(&self) -> bool {
+        self.inner
+            .breaker
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .is_open()
+    }
+
+    /// S3 calls being sent right now.
+    pub fn calls_in_flight(&self) -> usize {
+        self.inner.settings.max_concurrency.max(1) - self.inner.in_flight.available_permits()
     }
 
     pub fn endpoint(&self) -> &Endpoint {
@@ -166,7 +260,7 @@ impl S3Client {
     }
 
     /// One attempt: sign, send, classify.
-    async fn attempt(&self, call: &Call<'_>, target: &Target) -> Result<Answer, S3Error> {
+    async fn attempt(&self, call: &Call<'_>, target: &Target) -> Result<Answer, Failure> {
         let inner = &self.inner;
         let body_hash;
         let payload = match &call.body {
@@ -199,9 +293,7 @@ impl S3Client {
                 HeaderName::from_bytes(name.as_bytes()),
                 HeaderValue::from_str(value),
             ) else {
-                return Err(S3Error::InvalidResponse(format!(
-                    "cannot send header {name}"
-                )));
+                return Err(S3Error::InvalidResponse(format!("cannot send header {name}")).into());
             };
             req = req.header(name, value);
         }
@@ -214,34 +306,105 @@ impl S3Client {
         })?;
         let status = resp.status().as_u16();
         let headers = resp.headers().clone();
-        let body = resp.bytes().await.map_err(|e| S3Error::Unavailable {
-            reason: transport_reason(&e),
-        })?;
+        let body = match call.max_body {
+            Some(limit) if (200..300).contains(&status) => read_at_most(resp, limit).await?,
+            _ => resp.bytes().await.map_err(|e| S3Error::Unavailable {
+                reason: transport_reason(&e),
+            })?,
+        };
         if (200..300).contains(&status) {
             return Ok(Answer { headers, body });
         }
         let doc = parse_error(&body);
-        Err(classify(status, &doc.code, &doc.message))
+        let error = if doc.code.is_empty() && !body.is_empty() && status < 500 {
+            // Something answered that is not S3 (an HTML or plain-text error page).
+            S3Error::Unproven {
+                status,
+                reason: "an answer whose body is not an S3 error document".into(),
+            }
+        } else {
+            classify(status, &doc.code, &doc.message)
+        };
+        Err(Failure {
+            status: Some(status),
+            error,
+        })
     }
 
-    /// Sends with bounded retries for the unavailable class only.
-    async fn send(&self, call: Call<'_>) -> Result<Answer, S3Error> {
+    /// Sends with bounded retries for the unavailable class only, within the cap on
+    /// calls in flight and while the circuit breaker lets calls through.
+    async fn send(&self, call: Call<'_>) -> Result<Answer, Failure> {
         let target = self.inner.endpoint.target(call.bucket, call.key);
         let settings = &self.inner.settings;
         let mut attempt = 0;
         loop {
+            let mut admission = self
+                .inner
+                .breaker
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .admit(Instant::now());
+            if admission == Admission::Shed && PAST_THE_BREAKER.try_with(|()| ()).is_ok() {
+                admission = Admission::Send;
+            }
+            if admission == Admission::Shed {
+                return Err(self.shed(call.op, "circuit breaker open after repeated S3 failures"));
+            }
+            let permit =
+                match tokio::time::timeout(settings.queue_wait, self.inner.in_flight.acquire())
+                    .await
+                {
+                    Ok(Ok(permit)) => permit,
+                    _ => {
+                        if admission == Admission::Trial {
+                            // The trial was never sent: let the next call try instead.
+                            self.inner
+                                .breaker
+                                .lock()
+                                .unwrap_or_else(|p| p.into_inner())
+                                .record(Instant::now(), admission, true);
+                        }
+                        return Err(self.shed(call.op, "too many S3 calls in flight"));
+                    }
+                };
             let started = Instant::now();
             let result = self.attempt(&call, &target).await;
+            drop(permit);
             let outcome = match &result {
                 Ok(_) => "ok",
-                Err(e) => e.kind(),
+                // A HEAD 404 is S3's usual "no such key" (a HEAD has no body to say it);
+                // whether it proves anything is decided by the caller.
+                Err(f) if call.method == reqwest::Method::HEAD && f.status == Some(404) => {
+                    "not_found"
+                }
+                Err(f) => f.error.kind(),
             };
             self.inner
                 .metrics
                 .record_s3(call.op, outcome, started.elapsed());
+            let storage_failed = matches!(&result, Err(f) if matches!(f.error, S3Error::Unavailable { .. } | S3Error::Unproven { .. }));
+            if matches!(&result, Err(f) if matches!(f.error, S3Error::Unproven { .. }))
+                && !call.bucket.is_empty()
+            {
+                // An answer that is not S3's voids what the bucket proved before.
+                self.inner
+                    .bucket_proofs
+                    .lock()
+                    .unwrap_or_else(|p| p.into_inner())
+                    .remove(call.bucket);
+            }
+            self.inner
+                .breaker
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .record(Instant::now(), admission, storage_failed);
             attempt += 1;
             match result {
-                Err(e) if e.is_unavailable() && attempt < settings.attempts => {
+                Err(f)
+                    if matches!(f.error, S3Error::Unavailable { .. })
+                        && attempt < settings.attempts
+                        && (call.retry_500 || f.status != Some(500)) =>
+                {
                     tokio::time::sleep(backoff(
                         attempt - 1,
                         settings.backoff_base,
@@ -255,9 +418,72 @@ impl S3Client {
         }
     }
 
-    /// HeadObject: size, `Last-Modified` (as RFC 3339 UTC) and ETag.
+    fn shed(&self, op: S3Op, reason: &str) -> Failure {
+        let error = S3Error::Overloaded {
+            reason: reason.to_owned(),
+        };
+        self.inner
+            .metrics
+            .record_s3(op, error.kind(), Duration::ZERO);
+        error.into()
+    }
+
+    /// Whether `bucket` is known to exist and answer as S3 does: a listing answer it gave
+    /// within the proof TTL (or, with `since`, after that instant), else one asked for
+    /// now (one probe at a time; callers waiting for it share its answer).
+    pub async fn bucket_answers(
+        &self,
+        bucket: &str,
+        since: Option<Instant>,
+    ) -> Result<(), S3Error> {
+        let fresh = |inner: &Inner| {
+            inner
+                .bucket_proofs
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .get(bucket)
+                .is_some_and(|at| match since {
+                    Some(since) => *at > since,
+                    None => at.elapsed() < inner.settings.bucket_proof_ttl,
+                })
+        };
+        if fresh(&self.inner) {
+            return Ok(());
+        }
+        let _one_probe = self.inner.probing.lock().await;
+        if fresh(&self.inner) {
+            return Ok(());
+        }
+        self.list_page(bucket, &ListPageRequest::probe()).await?;
+        Ok(())
+    }
+
+    fn remember_bucket_answers(&self, bucket: &str) {
+        self.inner
+            .bucket_proofs
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .insert(bucket.to_owned(), Instant::now());
+    }
+
+    /// HeadObject: size, `Last-Modified` (as RFC 3339 UTC) and ETag, for a key nothing
+    /// is known of (a bucket proof from the last few seconds backs a 404).
     pub async fn head_object(&self, bucket: &str, key: &str) -> Result<ObjectMeta, S3Error> {
-        let answer = self
+        self.head_object_with(bucket, key, Evidence::Recent).await
+    }
+
+    /// HeadObject. A HEAD answer has no body, so a 404 cannot say `NoSuchKey`: it counts
+    /// as [`S3Error::NotFound`] only while the bucket is known to answer, as `evidence`
+    /// asks. Likewise a 500 or a 4xx for this one key while the bucket answers (asked
+    /// after the HEAD) is [`S3Error::KeyRejected`]; otherwise it is the bucket's failure.
+    pub async fn head_object_with(
+        &self,
+        bucket: &str,
+        key: &str,
+        evidence: Evidence,
+    ) -> Result<ObjectMeta, S3Error> {
+        let asked_at = Instant::now();
+        let sent = self
             .send(Call {
                 op: S3Op::HeadObject,
                 method: reqwest::Method::HEAD,
@@ -266,8 +492,40 @@ impl S3Client {
                 query: &[],
                 headers: &[],
                 body: None,
+                retry_500: false,
+                max_body: None,
             })
-            .await?;
+            .await;
+        let answer = match sent {
+            Ok(answer) => answer,
+            Err(Failure {
+                status: Some(404),
+                error: S3Error::Unproven { .. },
+            }) => {
+                let since = match evidence {
+                    Evidence::Recent => None,
+                    Evidence::AfterTheAnswer => Some(asked_at),
+                };
+                self.bucket_answers(bucket, since).await?;
+                return Err(S3Error::NotFound);
+            }
+            Err(Failure {
+                status: Some(status),
+                error,
+            }) if status == 500 || (matches!(error, S3Error::Rejected { .. }) && status != 501) => {
+                return match self.bucket_answers(bucket, Some(asked_at)).await {
+                    Ok(()) => Err(S3Error::KeyRejected {
+                        status,
+                        code: match error {
+                            S3Error::Rejected { code, .. } => code,
+                            _ => String::new(),
+                        },
+                    }),
+                    Err(_) => Err(error),
+                };
+            }
+            Err(f) => return Err(f.error),
+        };
         let h = &answer.headers;
         let size = header_str(h, "content-length")
             .and_then(|v| v.parse().ok())
@@ -286,6 +544,16 @@ impl S3Client {
 
     /// GetObject: the body and its ETag.
     pub async fn get_object(&self, bucket: &str, key: &str) -> Result<(Bytes, String), S3Error> {
+        self.get_object_limited(bucket, key, u64::MAX).await
+    }
+
+    /// GetObject of a body of at most `limit` bytes ([`S3Error::TooLarge`] otherwise).
+    pub async fn get_object_limited(
+        &self,
+        bucket: &str,
+        key: &str,
+        limit: u64,
+    ) -> Result<(Bytes, String), S3Error> {
         let answer = self
             .send(Call {
                 op: S3Op::GetObject,
@@ -295,8 +563,11 @@ impl S3Client {
                 query: &[],
                 headers: &[],
                 body: None,
+                retry_500: true,
+                max_body: (limit < u64::MAX).then_some(limit),
             })
-            .await?;
+            .await
+            .map_err(|f| f.error)?;
         let etag = header_str(&answer.headers, "etag")
             .unwrap_or_default()
             .to_owned();
@@ -327,11 +598,66 @@ impl S3Client {
                 query: &[],
                 headers: &headers,
                 body: Some(body),
+                retry_500: true,
+                max_body: None,
             })
-            .await?;
+            .await
+            .map_err(|f| f.error)?;
         Ok(header_str(&answer.headers, "etag")
             .unwrap_or_default()
             .to_owned())
+    }
+
+    /// One ListObjectsV2 page. A readable answer also proves the bucket exists.
+    pub async fn list_page(
+        &self,
+        bucket: &str,
+        request: &ListPageRequest<'_>,
+    ) -> Result<ListedPage, S3Error> {
+        let max_keys = request.max_keys.to_string();
+        // Tokens and keys are passed decoded: the signer and the URL encode them once.
+        let mut query: Vec<(&str, &str)> = vec![("list-type", "2"), ("max-keys", &max_keys)];
+        if let Some(t) = request.continuation_token {
+            query.push(("continuation-token", t));
+        }
+        if let Some(after) = request.start_after {
+            query.push(("start-after", after));
+        }
+        let answer = self
+            .send(Call {
+                op: S3Op::ListObjectsV2,
+                method: reqwest::Method::GET,
+                bucket,
+                key: "",
+                query: &query,
+                headers: &[],
+                body: None,
+                retry_500: true,
+                max_body: None,
+            })
+            .await
+            .map_err(|f| f.error)?;
+        let page = parse_list_page(&answer.body).map_err(S3Error::InvalidResponse)?;
+        self.remember_bucket_answers(bucket);
+        let mut objects = Vec::with_capacity(page.contents.len());
+        for c in page.contents {
+            let last_modified = timefmt::normalize(&c.last_modified).ok_or_else(|| {
+                S3Error::InvalidResponse(format!(
+                    "listing has an invalid LastModified {:?}",
+                    c.last_modified
+                ))
+            })?;
+            objects.push(ListedObject {
+                key: c.key,
+                size: c.size,
+                last_modified,
+                etag: c.etag,
+            });
+        }
+        Ok(ListedPage {
+            objects,
+            next_token: page.next_continuation_token.filter(|_| page.is_truncated),
+        })
     }
 
     /// ListObjectsV2, every page. `progress` is called after each page with the number of
@@ -339,47 +665,103 @@ impl S3Client {
     pub async fn list_objects(
         &self,
         bucket: &str,
+        progress: impl FnMut(usize),
+    ) -> Result<Vec<ListedObject>, S3Error> {
+        self.list_range(bucket, None, None, progress).await
+    }
+
+    /// Every object after `start_after` (exclusive) up to `until` (inclusive), page by
+    /// page. A server that repeats a continuation token or goes backwards is lying about
+    /// its listing: stop with an error rather than loop or double keys.
+    pub async fn list_range(
+        &self,
+        bucket: &str,
+        start_after: Option<&str>,
+        until: Option<&str>,
         mut progress: impl FnMut(usize),
     ) -> Result<Vec<ListedObject>, S3Error> {
-        let mut objects = Vec::new();
+        let mut objects: Vec<ListedObject> = Vec::new();
         let mut token: Option<String> = None;
+        let mut seen_tokens = std::collections::HashSet::new();
         loop {
-            // The token is passed decoded: the signer and the URL encode it exactly once.
-            let mut query: Vec<(&str, &str)> = vec![("list-type", "2"), ("max-keys", "1000")];
-            if let Some(t) = &token {
-                query.push(("continuation-token", t));
-            }
-            let answer = self
-                .send(Call {
-                    op: S3Op::ListObjectsV2,
-                    method: reqwest::Method::GET,
+            let page = self
+                .list_page(
                     bucket,
-                    key: "",
-                    query: &query,
-                    headers: &[],
-                    body: None,
-                })
+                    &ListPageRequest {
+                        continuation_token: token.as_deref(),
+                        start_after: if token.is_none() { start_after } else { None },
+                        max_keys: 1000,
+                    },
+                )
                 .await?;
-            let page = parse_list_page(&answer.body).map_err(S3Error::InvalidResponse)?;
-            for c in page.contents {
-                let last_modified = timefmt::normalize(&c.last_modified).ok_or_else(|| {
-                    S3Error::InvalidResponse(format!(
-                        "listing has an invalid LastModified {:?}",
-                        c.last_modified
-                    ))
-                })?;
-                objects.push(ListedObject {
-                    key: c.key,
-                    size: c.size,
-                    last_modified,
-                    etag: c.etag,
-                });
+            let floor = objects
+                .last()
+                .map(|o| o.key.clone())
+                .or(start_after.map(str::to_owned));
+            for o in page.objects {
+                if floor.as_deref().is_some_and(|f| o.key.as_str() <= f) {
+                    return Err(S3Error::InvalidResponse(format!(
+                        "listing of bucket {bucket} went backwards at key {:?}",
+                        o.key
+                    )));
+                }
+                if until.is_some_and(|u| o.key.as_str() > u) {
+                    progress(objects.len());
+                    return Ok(objects);
+                }
+                objects.push(o);
             }
             progress(objects.len());
-            match page.next_continuation_token {
-                Some(t) if page.is_truncated => token = Some(t),
-                _ => return Ok(objects),
+            match page.next_token {
+                Some(t) => {
+                    if !seen_tokens.insert(t.clone()) {
+                        self.inner.metrics.record_listing_loop();
+                        return Err(S3Error::InvalidResponse(format!(
+                            "listing of bucket {bucket} repeated a continuation token"
+                        )));
+                    }
+                    token = Some(t);
+                }
+                None => return Ok(objects),
             }
         }
     }
+}
+
+/// What a bodiless HEAD 404 must be backed by to count as "the key does not exist".
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Evidence {
+    /// The bucket answered a listing within the last few seconds: enough to answer 404
+    /// for a key nothing is known of (nothing is forgotten on it).
+    Recent,
+    /// The bucket answered a listing after this HEAD was sent: needed before a
+    /// registered file is forgotten, so an endpoint that just started answering bare
+    /// 404s (an ingress default backend) cannot make the service forget anything.
+    AfterTheAnswer,
+}
+
+/// Which page of a listing to ask for.
+#[derive(Clone, Copy, Debug)]
+pub struct ListPageRequest<'a> {
+    pub continuation_token: Option<&'a str>,
+    pub start_after: Option<&'a str>,
+    pub max_keys: u32,
+}
+
+impl ListPageRequest<'_> {
+    /// The cheapest listing: proves the bucket exists and answers as S3.
+    fn probe() -> ListPageRequest<'static> {
+        ListPageRequest {
+            continuation_token: None,
+            start_after: None,
+            max_keys: 1,
+        }
+    }
+}
+
+/// One page's objects, and the token of the next page when there is one.
+#[derive(Clone, Debug, Default)]
+pub struct ListedPage {
+    pub objects: Vec<ListedObject>,
+    pub next_token: Option<String>,
 }

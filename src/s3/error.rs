@@ -1,12 +1,31 @@
 //! What can go wrong talking to S3, sorted by what the caller must do about it.
+//!
+//! The one rule that matters most: only [`S3Error::NotFound`] may make the service
+//! forget a file, and it is produced only when S3 has *proved* the bucket exists and
+//! the key does not (an S3 `NoSuchKey` error body, or a bodiless HEAD 404 while the
+//! bucket is known to answer). Everything else that looks like a 404 (an ingress
+//! default backend, a wrong path prefix, `NoSuchBucket`) is [`S3Error::Unproven`].
 
 use std::fmt;
 
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum S3Error {
-    /// The object (404 / `NoSuchKey`) does not exist. The only error that may make the
-    /// service forget a file.
+    /// S3 proved the object does not exist while its bucket does. The only error that
+    /// may make the service forget a file.
     NotFound,
+    /// An answer that proves nothing about the key: a 404 without an S3 error code,
+    /// `NoSuchBucket`, or a body that is not S3's. Treated as "storage unavailable" (the
+    /// registry and manifests stay as they are) but not retried: the same request would
+    /// get the same answer. Check `S3_ENDPOINT`, the bucket names and any proxy between.
+    Unproven { status: u16, reason: String },
+    /// S3 refused this one key (e.g. a 500 for a key a file-backed S3 cannot map) while
+    /// the bucket itself answers: the key's own answer, not an outage, so not retried.
+    KeyRejected { status: u16, code: String },
+    /// The object is larger than the caller accepts; its body was not read whole.
+    TooLarge { limit: u64, etag: String },
+    /// Too many S3 calls in flight, or the circuit breaker is open after repeated
+    /// failures: the call was not sent. Answer 503 with `Retry-After`.
+    Overloaded { reason: String },
     /// 403: wrong credentials, bad signature, or a policy refuses. Check the keys,
     /// region and clock; retrying the same request will not help.
     Denied { code: String, message: String },
@@ -30,14 +49,35 @@ impl S3Error {
         matches!(self, S3Error::NotFound)
     }
 
+    /// The transient class: S3 could not answer now (down, slow, or shed by the cap or
+    /// the circuit breaker); worth retrying later.
     pub fn is_unavailable(&self) -> bool {
-        matches!(self, S3Error::Unavailable { .. })
+        matches!(
+            self,
+            S3Error::Unavailable { .. } | S3Error::Overloaded { .. }
+        )
+    }
+
+    /// Whether this failure says something about S3 as a whole (an outage, a wrong
+    /// endpoint, refused credentials), as opposed to one key's own answer.
+    pub fn is_storage_failure(&self) -> bool {
+        !matches!(
+            self,
+            S3Error::NotFound
+                | S3Error::KeyRejected { .. }
+                | S3Error::PreconditionFailed { .. }
+                | S3Error::TooLarge { .. }
+        )
     }
 
     /// A short label for metrics.
     pub fn kind(&self) -> &'static str {
         match self {
             S3Error::NotFound => "not_found",
+            S3Error::Unproven { .. } => "unproven",
+            S3Error::KeyRejected { .. } => "key_rejected",
+            S3Error::Overloaded { .. } => "overloaded",
+            S3Error::TooLarge { .. } => "ok",
             S3Error::Denied { .. } => "denied",
             S3Error::PreconditionFailed { .. } => "precondition_failed",
             S3Error::Unavailable { .. } => "unavailable",
@@ -51,6 +91,20 @@ impl fmt::Display for S3Error {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             S3Error::NotFound => f.write_str("object not found"),
+            S3Error::Unproven { status, reason } => write!(
+                f,
+                "S3 endpoint answered {status} without proving anything ({reason}); check S3_ENDPOINT, the bucket names and any proxy in between"
+            ),
+            S3Error::KeyRejected { status, code } => {
+                write!(
+                    f,
+                    "S3 refused this key ({status} {code}) while its bucket answers"
+                )
+            }
+            S3Error::Overloaded { reason } => write!(f, "S3 calls shed: {reason}"),
+            S3Error::TooLarge { limit, .. } => {
+                write!(f, "object larger than the {limit} bytes accepted")
+            }
             S3Error::Denied { code, message } => write!(
                 f,
                 "access denied by S3 ({code}: {message}); check AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY, AWS_REGION and the clock"
@@ -77,10 +131,21 @@ impl fmt::Display for S3Error {
 impl std::error::Error for S3Error {}
 
 /// Classifies an S3 error answer from its status and (possibly empty) error code.
+///
+/// A 404 without an error code is [`S3Error::Unproven`] here: for a HEAD (which has no
+/// body) the client turns it into `NotFound` only once the bucket is known to answer.
 pub fn classify(status: u16, code: &str, message: &str) -> S3Error {
     let owned = || (code.to_owned(), message.to_owned());
     match (status, code) {
-        (404, "" | "NoSuchKey") => S3Error::NotFound,
+        (404, "NoSuchKey") => S3Error::NotFound,
+        (404, "") => S3Error::Unproven {
+            status,
+            reason: "a 404 without an S3 error code".into(),
+        },
+        (_, "NoSuchBucket") => S3Error::Unproven {
+            status,
+            reason: format!("NoSuchBucket: {message}"),
+        },
         (403, _) => {
             let (code, message) = owned();
             S3Error::Denied { code, message }
@@ -127,8 +192,17 @@ mod tests {
     #[test]
     fn only_a_missing_key_is_not_found() {
         assert!(classify(404, "NoSuchKey", "").is_not_found());
-        assert!(classify(404, "", "").is_not_found());
-        assert!(!classify(404, "NoSuchBucket", "").is_not_found());
+        // A bare 404 (an ingress default backend, a wrong prefix) proves nothing.
+        assert!(matches!(
+            classify(404, "", ""),
+            S3Error::Unproven { status: 404, .. }
+        ));
+        assert!(matches!(
+            classify(404, "NoSuchBucket", ""),
+            S3Error::Unproven { .. }
+        ));
+        assert!(classify(404, "NoSuchBucket", "").is_storage_failure());
+        assert!(!classify(404, "NoSuchKey", "").is_storage_failure());
         assert!(matches!(
             classify(403, "SignatureDoesNotMatch", "m"),
             S3Error::Denied { .. }

@@ -1,6 +1,7 @@
 //! The S3 side: where objects live (addressing), how to talk to S3 (client), and what
 //! S3 says back (typed errors, XML documents).
 
+pub mod breaker;
 pub mod client;
 pub mod endpoint;
 pub mod error;
@@ -8,6 +9,8 @@ pub mod retry;
 pub mod urls;
 pub mod xml;
 
-pub use client::{ListedObject, ObjectMeta, PutCondition, S3Client};
+pub use client::{
+    Evidence, ListPageRequest, ListedObject, ListedPage, ObjectMeta, PutCondition, S3Client,
+};
 pub use endpoint::Endpoint;
 pub use error::S3Error;

@@ -40,10 +40,19 @@ pub fn parse_list_page(xml: &[u8]) -> Result<ListPage, String> {
     let mut current: Option<ListedContents> = None;
     let mut text = String::new();
     let mut buf = Vec::new();
+    let mut saw_root = false;
     loop {
         match reader.read_event_into(&mut buf).map_err(read_error)? {
             Event::Start(e) => {
                 let name = e.local_name().as_ref().to_vec();
+                // A 200 whose body is some other XML (or HTML) is not an empty listing.
+                if path.is_empty() && name != b"ListBucketResult" {
+                    return Err(format!(
+                        "not a ListBucketResult (root element <{}>)",
+                        String::from_utf8_lossy(&name)
+                    ));
+                }
+                saw_root = true;
                 if name == b"Contents" && path.len() == 1 {
                     current = Some(ListedContents::default());
                 }
@@ -104,6 +113,9 @@ pub fn parse_list_page(xml: &[u8]) -> Result<ListPage, String> {
             _ => {}
         }
         buf.clear();
+    }
+    if !saw_root {
+        return Err("not a ListBucketResult (no XML element)".into());
     }
     Ok(page)
 }
@@ -189,6 +201,18 @@ mod tests {
         .unwrap();
         assert!(!page.is_truncated && page.next_continuation_token.is_none());
         assert!(page.contents.is_empty());
+    }
+
+    #[test]
+    fn other_documents_are_not_empty_listings() {
+        for body in [
+            &b"<html><body>404 page not found</body></html>"[..],
+            b"<Error><Code>NoSuchBucket</Code></Error>",
+            b"404 page not found",
+            b"",
+        ] {
+            assert!(parse_list_page(body).is_err(), "{body:?}");
+        }
     }
 
     #[test]

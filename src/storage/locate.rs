@@ -1,25 +1,42 @@
 //! Per-key work for one request: confirm a key where the registry says it is, find it
 //! in the buckets when it is not, and the `/relocate` rule (last bucket wins).
 //!
-//! Only a "not found" from S3 ever removes an entry; any other failure leaves the
-//! registry and the manifests untouched and is returned to the caller.
+//! Only a "not found" that S3 proved ever removes an entry; any other failure leaves the
+//! registry and the manifests untouched and is returned to the caller. A key's own
+//! answer (S3 refusing that one key while its bucket answers) removes nothing either.
 
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
 
 use crate::app::App;
 use crate::registry::{Dirty, Entry};
-use crate::s3::{ObjectMeta, S3Error};
+use crate::s3::{Evidence, ObjectMeta, S3Error};
 
 /// HEAD of `key` in bucket `bucket`, coalesced with any check of the same object in flight.
+/// A bucket's own objects (its manifest) are never files: not found, without asking.
 pub async fn check(app: &App, bucket: usize, key: &str) -> Result<ObjectMeta, S3Error> {
-    let name = &app.config.buckets[bucket].name;
+    let cfg = &app.config.buckets[bucket];
+    if cfg.owns(key) {
+        return Err(S3Error::NotFound);
+    }
+    let name = &cfg.name;
+    // Forgetting a registered file needs S3's proof from after the question.
+    let evidence = if app.registry.get(key).is_some_and(|e| e.bucket == bucket) {
+        Evidence::AfterTheAnswer
+    } else {
+        Evidence::Recent
+    };
     let (answer, shared) = app
         .heads
-        .run(bucket, key, || app.s3.head_object(name, key))
+        .run(bucket, key, || app.s3.head_object_with(name, key, evidence))
         .await;
     if shared {
         app.metrics.coalesced_checks.fetch_add(1, Ordering::Relaxed);
+    }
+    match &answer {
+        Err(S3Error::NotFound) => app.misses.remember(bucket, key, std::time::Instant::now()),
+        Ok(_) => app.misses.forget(bucket, key),
+        Err(_) => {}
     }
     answer
 }
@@ -65,9 +82,11 @@ pub async fn locate(app: &App, key: &str) -> Result<Located, S3Error> {
                 });
             }
             Err(S3Error::NotFound) => skip = Some(e.bucket),
+            // The registered bucket cannot tell: the entry stands, the caller decides.
             Err(other) => return Err(other),
         }
     }
+    let mut unproven = None;
     for bucket in 0..app.config.buckets.len() {
         if Some(bucket) == skip {
             continue;
@@ -81,12 +100,70 @@ pub async fn locate(app: &App, key: &str) -> Result<Located, S3Error> {
                 });
             }
             Err(S3Error::NotFound) => {}
+            Err(e @ S3Error::KeyRejected { .. }) => {
+                unproven.get_or_insert(e);
+            }
             Err(other) => return Err(other),
         }
+    }
+    // Forget the key only when every bucket proved it missing.
+    if let Some(e) = unproven {
+        return match known {
+            Some(_) => Err(e),
+            None => Ok(Located {
+                entry: None,
+                dirty: Dirty::default(),
+            }),
+        };
     }
     Ok(Located {
         entry: None,
         dirty: app.registry.remove(key),
+    })
+}
+
+/// A download of `key` from bucket `named`, for a key the registry does not know: asks
+/// only what the answer needs. The named bucket first (a miss there is the answer, and
+/// is remembered for a while); only when it holds the key, the buckets before it in
+/// priority order, since the first bucket holding a homeless key is its home.
+pub async fn locate_in(app: &App, named: usize, key: &str) -> Result<Located, S3Error> {
+    let nothing = || Located {
+        entry: None,
+        dirty: Dirty::default(),
+    };
+    if app.misses.is_missing(named, key, std::time::Instant::now()) {
+        app.metrics.miss_cache_hits.fetch_add(1, Ordering::Relaxed);
+        return Ok(nothing());
+    }
+    let meta = match check(app, named, key).await {
+        Ok(meta) => meta,
+        Err(S3Error::NotFound | S3Error::KeyRejected { .. }) => return Ok(nothing()),
+        Err(other) => return Err(other),
+    };
+    for bucket in 0..named {
+        if app
+            .misses
+            .is_missing(bucket, key, std::time::Instant::now())
+        {
+            continue;
+        }
+        match check(app, bucket, key).await {
+            Ok(earlier) => {
+                let (entry, dirty) = register(app, key, bucket, &earlier);
+                app.registry.set_duplicate(key, true);
+                return Ok(Located {
+                    entry: Some(entry),
+                    dirty,
+                });
+            }
+            Err(S3Error::NotFound | S3Error::KeyRejected { .. }) => {}
+            Err(other) => return Err(other),
+        }
+    }
+    let (entry, dirty) = register(app, key, named, &meta);
+    Ok(Located {
+        entry: Some(entry),
+        dirty,
     })
 }
 
@@ -104,12 +181,30 @@ pub struct Relocated {
 pub async fn relocate(app: &App, key: &str) -> Result<Relocated, S3Error> {
     let before = app.registry.get(key).map(|e| e.bucket);
     let mut holders = Vec::new();
+    let mut unproven = None;
     for bucket in 0..app.config.buckets.len() {
         match check(app, bucket, key).await {
             Ok(meta) => holders.push((bucket, meta)),
             Err(S3Error::NotFound) => {}
+            Err(e @ S3Error::KeyRejected { .. }) => {
+                unproven.get_or_insert(e);
+            }
             Err(other) => return Err(other),
         }
+    }
+    if holders.is_empty()
+        && let Some(e) = unproven
+    {
+        // Nothing proved the key gone everywhere: nothing is forgotten.
+        return match before {
+            Some(_) => Err(e),
+            None => Ok(Relocated {
+                entry: None,
+                moved_from: None,
+                duplicate: false,
+                dirty: Dirty::default(),
+            }),
+        };
     }
     let Some((bucket, meta)) = holders.last() else {
         return Ok(Relocated {

@@ -5,6 +5,7 @@
 pub mod coalesce;
 pub mod join;
 pub mod locate;
+pub mod misses;
 pub mod persist;
 pub mod startup;
 pub mod sync;

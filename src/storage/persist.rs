@@ -1,12 +1,20 @@
-//! Writing manifests: only the buckets that changed, compare-and-swap on the manifest's
+//! Writing manifests: one writer task per bucket, compare-and-swap on the manifest's
 //! ETag, and a merge with the other writer's changes when the swap loses a race.
+//!
+//! A request that changed the registry asks the bucket's writer for a write and waits
+//! for it; the write itself runs on the writer's own task, so a client that hangs up
+//! never cancels it (the registry and the manifest cannot drift apart that way). While
+//! one write is in flight, every change that arrives is batched into the next one
+//! (group commit). A failed write is answered as failed to the requests waiting for it
+//! and retried by the writer in the background until it succeeds.
 
 use std::collections::{HashMap, HashSet};
-use std::sync::Mutex as StdMutex;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex as StdMutex, Weak};
+use std::time::Duration;
 
 use bytes::Bytes;
-use tokio::sync::Mutex;
+use tokio::sync::{Mutex, Notify, watch};
 
 use crate::app::App;
 use crate::registry::manifest::{self, ManifestEntry};
@@ -15,10 +23,16 @@ use crate::s3::{PutCondition, S3Error};
 use crate::{info, warn};
 
 const CONFLICT_ATTEMPTS: u32 = 10;
-/// HEAD checks a merge runs at once.
-const MERGE_CHECKS_IN_FLIGHT: usize = 16;
+/// Disputed keys a merge settles itself, with HEADs a few at a time; past this the
+/// merge keeps both sides' entries and leaves the verdict to a background sync (one
+/// listing), so a foreign manifest of 20 000 phantom keys costs a listing, not 20 000
+/// HEADs inside somebody's request.
+const MERGE_HEADS_AT_MOST: usize = 16;
 /// Reads of the other writer's manifest per conflict, at most.
 const MERGE_READS: u32 = 3;
+/// Background retry of a failed write: first and longest wait.
+const RETRY_FIRST: Duration = Duration::from_millis(500);
+const RETRY_MAX: Duration = Duration::from_secs(30);
 
 /// What this replica knows of one bucket's manifest object.
 #[derive(Debug, Default)]
@@ -29,14 +43,34 @@ struct Slot {
     last_body: Option<Vec<u8>>,
 }
 
+/// How far one bucket's writer has got: every write asked for with a generation up to
+/// `done` has been attempted, and `error` is how the latest attempt ended.
+#[derive(Clone, Debug, Default)]
+struct Progress {
+    done: u64,
+    error: Option<PersistError>,
+}
+
+#[derive(Debug)]
+struct Writer {
+    /// Generation of the latest write asked for.
+    requested: AtomicU64,
+    /// Shared with the writer task, which waits on it without keeping the app alive.
+    wake: Arc<Notify>,
+    progress: watch::Sender<Progress>,
+    started: AtomicBool,
+}
+
 #[derive(Debug)]
 pub struct ManifestStore {
     slots: Vec<Mutex<Slot>>,
-    /// Buckets to write with the next change: their last write failed, or a merge into
-    /// another bucket's manifest moved one of their entries away.
-    pending: AtomicU64,
+    writers: Vec<Writer>,
     /// Set once a server refused a conditional write as unsupported.
     conditional_unsupported: AtomicBool,
+    /// Buckets to write with the next change: a merge into another bucket's manifest
+    /// moved one of their entries away.
+    stale: AtomicU64,
+    /// The ETags of `slots`, readable without waiting for a write in flight (`/status`).
     etags: StdMutex<Vec<Option<String>>>,
 }
 
@@ -57,12 +91,26 @@ impl std::fmt::Display for PersistError {
     }
 }
 
+impl std::error::Error for PersistError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        Some(&self.error)
+    }
+}
+
 impl ManifestStore {
     pub fn new(buckets: usize) -> ManifestStore {
         ManifestStore {
             slots: (0..buckets).map(|_| Mutex::new(Slot::default())).collect(),
-            pending: AtomicU64::new(0),
+            writers: (0..buckets)
+                .map(|_| Writer {
+                    requested: AtomicU64::new(0),
+                    wake: Arc::new(Notify::new()),
+                    progress: watch::Sender::new(Progress::default()),
+                    started: AtomicBool::new(false),
+                })
+                .collect(),
             conditional_unsupported: AtomicBool::new(false),
+            stale: AtomicU64::new(0),
             etags: StdMutex::new(vec![None; buckets]),
         }
     }
@@ -95,8 +143,141 @@ impl ManifestStore {
         !self.conditional_unsupported.load(Ordering::Relaxed)
     }
 
+    /// Buckets to write with the next change: their latest write failed (the writer
+    /// also retries them in the background), or a merge left them stale.
     pub fn pending(&self) -> Dirty {
-        Dirty(self.pending.load(Ordering::Relaxed))
+        self.writers
+            .iter()
+            .enumerate()
+            .filter(|(_, w)| w.progress.borrow().error.is_some())
+            .fold(Dirty(self.stale.load(Ordering::Acquire)), |d, (i, _)| {
+                d.with(i)
+            })
+    }
+
+    /// Whether every write asked for so far has been carried out successfully (start-up's
+    /// background rewrites included).
+    pub fn settled(&self) -> bool {
+        self.writers.iter().all(|w| {
+            let p = w.progress.borrow();
+            p.error.is_none() && p.done >= w.requested.load(Ordering::Acquire)
+        })
+    }
+
+    /// Asks the writers of `dirty` for a write without waiting for it; returns the
+    /// generation asked of each.
+    fn request(&self, app: &App, dirty: Dirty) -> Vec<(usize, u64)> {
+        self.stale.fetch_and(!dirty.0, Ordering::AcqRel);
+        let mut asked = Vec::new();
+        for bucket in dirty.buckets() {
+            let Some(writer) = self.writers.get(bucket) else {
+                continue;
+            };
+            let generation = writer.requested.fetch_add(1, Ordering::AcqRel) + 1;
+            if !writer.started.swap(true, Ordering::AcqRel) {
+                tokio::spawn(run_writer(app.weak(), bucket));
+            }
+            writer.wake.notify_one();
+            asked.push((bucket, generation));
+        }
+        asked
+    }
+}
+
+/// Asks for the manifests of `dirty` buckets to be written, at once (before the first
+/// poll), and returns a future that waits until they are in S3 or the write failed.
+/// Dropping the future (a client that hung up) does not cancel the writes.
+pub fn persist(
+    app: &App,
+    dirty: Dirty,
+) -> impl std::future::Future<Output = Result<(), PersistError>> + '_ {
+    // Buckets whose last write failed are written (and waited for) with this change too,
+    // as well as retried in the background.
+    let asked = app
+        .manifests
+        .request(app, dirty.union(app.manifests.pending()));
+    async move {
+        let mut first_error = None;
+        for (bucket, generation) in asked {
+            let mut progress = app.manifests.writers[bucket].progress.subscribe();
+            let outcome = progress
+                .wait_for(|p| p.done >= generation)
+                .await
+                .map(|p| p.error.clone());
+            // The sender lives as long as the store; a closed channel cannot happen.
+            if let Ok(Some(e)) = outcome {
+                first_error.get_or_insert(e);
+            }
+        }
+        first_error.map_or(Ok(()), Err)
+    }
+}
+
+/// Asks for a write of `dirty` buckets in the background (nobody waits for it).
+pub fn persist_later(app: &App, dirty: Dirty) {
+    app.manifests.request(app, dirty);
+}
+
+/// One bucket's writer: writes whenever a newer generation is asked for; after a failed
+/// write, retries with growing waits until one succeeds.
+async fn run_writer(app: Weak<App>, bucket: usize) {
+    let mut done = 0u64;
+    let mut failures = 0u32;
+    loop {
+        let Some(app) = app.upgrade() else { return };
+        let writer = &app.manifests.writers[bucket];
+        let requested = writer.requested.load(Ordering::Acquire);
+        if requested <= done && failures == 0 {
+            // `notify_one` keeps a permit, so a request made since the load wakes us.
+            let wake = Arc::clone(&writer.wake);
+            drop(app);
+            wake.notified().await;
+            continue;
+        }
+        let result = write_bucket(&app, bucket).await;
+        done = requested.max(done);
+        let error = match result {
+            Ok(()) => {
+                if failures > 0 {
+                    info!(
+                        "manifest of bucket {} written after {failures} failed attempts",
+                        app.config.buckets[bucket].name
+                    );
+                }
+                failures = 0;
+                None
+            }
+            Err(error) => {
+                failures += 1;
+                app.metrics
+                    .manifest_writes_failed
+                    .fetch_add(1, Ordering::Relaxed);
+                let e = PersistError {
+                    bucket: app.config.buckets[bucket].name.clone(),
+                    error,
+                };
+                if failures == 1 {
+                    warn!("{e}; will retry with the next change, and in the background");
+                }
+                Some(e)
+            }
+        };
+        writer.progress.send_replace(Progress { done, error });
+        if failures > 0 {
+            let wait = crate::s3::retry::backoff(
+                failures - 1,
+                RETRY_FIRST,
+                RETRY_MAX,
+                crate::s3::retry::jitter(),
+            );
+            let wake = Arc::clone(&writer.wake);
+            drop(app);
+            // A new change retries at once; otherwise after the backoff.
+            tokio::select! {
+                () = wake.notified() => {}
+                () = tokio::time::sleep(wait) => {}
+            }
+        }
     }
 }
 
@@ -106,40 +287,8 @@ fn render_bucket(app: &App, bucket: usize) -> Vec<u8> {
     manifest::render(bucket, &refs, &app.config.buckets)
 }
 
-/// Writes the manifests of `dirty` buckets (and of any whose earlier write failed).
-/// Each bucket's write is serialised; the manifest rendered is the registry's state when
-/// the write starts, so concurrent changes are never lost, only batched.
-pub async fn persist(app: &App, dirty: Dirty) -> Result<(), PersistError> {
-    let store = &app.manifests;
-    let dirty = dirty.union(store.pending());
-    let mut first_error = None;
-    for bucket in dirty.buckets() {
-        if bucket >= store.slots.len() {
-            continue;
-        }
-        match write_bucket(app, bucket).await {
-            Ok(()) => {
-                store
-                    .pending
-                    .fetch_and(!(1u64 << bucket), Ordering::Relaxed);
-            }
-            Err(error) => {
-                store.pending.fetch_or(1u64 << bucket, Ordering::Relaxed);
-                app.metrics
-                    .manifest_writes_failed
-                    .fetch_add(1, Ordering::Relaxed);
-                let e = PersistError {
-                    bucket: app.config.buckets[bucket].name.clone(),
-                    error,
-                };
-                warn!("{e}; will retry with the next change");
-                first_error.get_or_insert(e);
-            }
-        }
-    }
-    first_error.map_or(Ok(()), Err)
-}
-
+/// One write of one bucket's manifest, as the registry holds it when the write starts:
+/// conditional on the ETag last seen; on a lost race, merge and try again.
 async fn write_bucket(app: &App, bucket: usize) -> Result<(), S3Error> {
     let store = &app.manifests;
     let cfg = &app.config.buckets[bucket];
@@ -180,8 +329,9 @@ async fn write_bucket(app: &App, bucket: usize) -> Result<(), S3Error> {
                 slot.last_body = Some(body);
                 return Ok(());
             }
-            // A 404 to `If-Match` (AWS, when the manifest was deleted meanwhile) is the
-            // same race as a 412: the ETag this replica holds is no longer current.
+            // A `NoSuchKey` to `If-Match` (AWS, when the manifest was deleted meanwhile)
+            // is the same race as a 412: the ETag this replica holds is no longer
+            // current. A bare 404 proves nothing and is not treated as a race.
             Err(S3Error::PreconditionFailed { .. }) | Err(S3Error::NotFound)
                 if attempt + 1 < CONFLICT_ATTEMPTS =>
             {
@@ -197,12 +347,12 @@ async fn write_bucket(app: &App, bucket: usize) -> Result<(), S3Error> {
                 // ETag just read must be as fresh as possible when it is used.
                 tokio::time::sleep(crate::s3::retry::backoff(
                     attempt,
-                    std::time::Duration::from_millis(20),
-                    std::time::Duration::from_secs(1),
+                    Duration::from_millis(20),
+                    Duration::from_secs(1),
                     crate::s3::retry::jitter(),
                 ))
                 .await;
-                // Re-read until a read leaves nothing to check against the buckets, so
+                // Re-read until a read leaves nothing to check against the bucket, so
                 // that the write follows that read at once; bounded, then write anyway.
                 for _ in 0..MERGE_READS {
                     let (theirs, etag) = read_manifest(app, bucket).await?;
@@ -236,8 +386,17 @@ pub async fn read_manifest(
     bucket: usize,
 ) -> Result<(Vec<ManifestEntry>, Option<String>), S3Error> {
     let cfg = &app.config.buckets[bucket];
-    let Some((bytes, etag)) = fetch_manifest(app, bucket).await? else {
-        return Ok((Vec::new(), None));
+    let (bytes, etag) = match fetch_manifest(app, bucket).await {
+        Ok(Some(found)) => found,
+        Ok(None) => return Ok((Vec::new(), None)),
+        Err(S3Error::TooLarge { limit, etag }) => {
+            warn!(
+                "manifest {}/{} ignored: larger than PARPARCHIK_MANIFEST_MAX_BYTES ({limit})",
+                cfg.name, cfg.manifest_key
+            );
+            return Ok((Vec::new(), (!etag.is_empty()).then_some(etag)));
+        }
+        Err(e) => return Err(e),
     };
     let entries = manifest::parse(&bytes, &cfg.name).unwrap_or_else(|e| {
         warn!("manifest {}/{} ignored: {e}", cfg.name, cfg.manifest_key);
@@ -247,24 +406,37 @@ pub async fn read_manifest(
 }
 
 /// GETs one manifest object: its bytes and ETag, or `None` when there is none yet.
+/// A body over the configured limit is refused without being kept.
 pub async fn fetch_manifest(
     app: &App,
     bucket: usize,
 ) -> Result<Option<(Bytes, Option<String>)>, S3Error> {
     let cfg = &app.config.buckets[bucket];
-    match app.s3.get_object(&cfg.name, &cfg.manifest_key).await {
+    match app
+        .s3
+        .get_object_limited(
+            &cfg.name,
+            &cfg.manifest_key,
+            app.config.storage.manifest_max_bytes,
+        )
+        .await
+    {
         Ok((bytes, etag)) => Ok(Some((bytes, (!etag.is_empty()).then_some(etag)))),
         Err(S3Error::NotFound) => Ok(None),
         Err(e) => Err(e),
     }
 }
 
-/// A key a merge already checked during the current write: both sides' view of it when it
-/// was settled (theirs as (size, last_modified), ours as (bucket, size, last_modified)).
-type Settled = HashMap<String, (Option<(u64, String)>, Option<(usize, u64, String)>)>;
+/// Keys a merge already settled during the current write, with both sides' views then.
+type Settled = HashMap<String, Views>;
+/// Both sides' view of one key: theirs as (size, last_modified), ours as (bucket, size,
+/// last_modified).
+type Views = (Option<(u64, String)>, Option<(usize, u64, String)>);
 
-/// Folds another writer's manifest into the registry: where it and this replica
-/// disagree about a key in this bucket, the bucket itself decides (one HEAD per key).
+/// Folds another writer's manifest into the registry. Where it and this replica
+/// disagree about a key in this bucket, the bucket itself decides: with one HEAD per
+/// key when there are a few, else by a background sync while both sides' entries are
+/// kept (an entry is never dropped on the other writer's word alone).
 /// A key settled by an earlier attempt of the same write is not checked again unless
 /// either side's view of it changed since.
 async fn merge_theirs(
@@ -273,10 +445,11 @@ async fn merge_theirs(
     theirs: &[ManifestEntry],
     settled: &mut Settled,
 ) -> Result<bool, S3Error> {
-    let name = &app.config.buckets[bucket].name;
+    let cfg = &app.config.buckets[bucket];
+    let name = &cfg.name;
     let theirs: HashMap<&str, &ManifestEntry> = theirs
         .iter()
-        .filter(|e| &e.bucket == name)
+        .filter(|e| &e.bucket == name && !cfg.owns(&e.key))
         .map(|e| (e.key.as_str(), e))
         .collect();
     let ours = app.registry.entries_in(bucket);
@@ -307,35 +480,26 @@ async fn merge_theirs(
         .into_iter()
         .filter(|key| settled.get(key) != Some(&state(key)))
         .collect();
-    let checked = !disputed.is_empty();
-    // The checks run a few at a time: the merge sits between reading the manifest and
-    // writing it, and a long merge only gives the other writer time to change it again.
-    let mut answers = Vec::with_capacity(disputed.len());
-    for chunk in disputed.chunks(MERGE_CHECKS_IN_FLIGHT) {
-        let checks = chunk
-            .iter()
-            .map(|key| app.s3.head_object(name, key))
-            .collect();
-        answers.extend(super::join::join_all(checks).await);
+    if disputed.is_empty() {
+        return Ok(false);
     }
+    if disputed.len() > MERGE_HEADS_AT_MOST {
+        keep_both_and_sync_later(app, bucket, &theirs, &disputed, settled, &state);
+        return Ok(true);
+    }
+    let checks = disputed
+        .iter()
+        .map(|key| super::locate::check(app, bucket, key))
+        .collect();
+    let answers = super::join::join_all(checks).await;
     for (key, answer) in disputed.into_iter().zip(answers) {
         match answer {
             Ok(meta) => {
-                let adopt = match app.registry.get(&key) {
-                    None => true,
-                    Some(c) if c.bucket == bucket => true,
-                    // This replica has it in another bucket: follow the move the other
-                    // writer recorded if that bucket no longer holds it. If both do,
-                    // priority between buckets is decided by syncs, not by merges.
-                    Some(c) => {
-                        let other = &app.config.buckets[c.bucket].name;
-                        match app.s3.head_object(other, &key).await {
-                            Ok(_) => false,
-                            Err(S3Error::NotFound) => true,
-                            Err(e) => return Err(e),
-                        }
-                    }
-                };
+                // The bucket holds the key and the other writer's manifest (written
+                // after this replica last read it) says so: follow that record, also
+                // when this replica has the key in another bucket that holds it too,
+                // so that a duplicate's home is never dropped from both manifests.
+                let adopt = true;
                 if adopt {
                     let dirty = app.registry.upsert(Entry::new(
                         key.clone(),
@@ -343,9 +507,11 @@ async fn merge_theirs(
                         meta.size,
                         meta.last_modified,
                     ));
-                    // The old bucket's manifest changed too: written with the next change.
-                    let others = dirty.0 & !(1u64 << bucket);
-                    app.manifests.pending.fetch_or(others, Ordering::Relaxed);
+                    // The old bucket's manifest changed too: written with the next change
+                    // (this write holds this bucket's slot; no waiting on another's).
+                    app.manifests
+                        .stale
+                        .fetch_or(dirty.0 & !(1u64 << bucket), Ordering::AcqRel);
                 }
             }
             Err(S3Error::NotFound) => {
@@ -353,10 +519,48 @@ async fn merge_theirs(
                     app.registry.remove(&key);
                 }
             }
+            // The key's own answer settles nothing: both sides' views stay.
+            Err(S3Error::KeyRejected { .. }) => {}
             Err(e) => return Err(e),
         }
         let now = state(&key);
         settled.insert(key, now);
     }
-    Ok(checked)
+    Ok(true)
+}
+
+/// Too many disputed keys to ask about one by one: keep every entry either side has
+/// (theirs are adopted where this replica has the key nowhere), and let one background
+/// sync, a listing of the buckets, give the verdict.
+fn keep_both_and_sync_later(
+    app: &App,
+    bucket: usize,
+    theirs: &HashMap<&str, &ManifestEntry>,
+    disputed: &[String],
+    settled: &mut Settled,
+    state: &dyn Fn(&str) -> Views,
+) {
+    for key in disputed {
+        if let Some(t) = theirs.get(key.as_str())
+            && app.registry.get(key).is_none()
+        {
+            app.registry.upsert(Entry::new(
+                key.clone(),
+                bucket,
+                t.size,
+                t.last_modified.clone(),
+            ));
+        }
+        settled.insert(key.clone(), state(key));
+    }
+    info!(
+        "manifest of bucket {}: {} keys disputed with another writer; keeping both sides' entries until a sync lists the bucket",
+        app.config.buckets[bucket].name,
+        disputed.len()
+    );
+    if let Some(app) = app.weak().upgrade() {
+        tokio::spawn(async move {
+            let _ = super::sync::sync(&app).await;
+        });
+    }
 }

@@ -1,14 +1,15 @@
-//! Start-up: read manifests, list and reconcile, write what changed, then ready.
-//! Retried with backoff until one whole pass succeeds.
+//! Start-up: read the manifests as the registered state, then the sync pipeline (list,
+//! reconcile, replace), then ready; manifests that changed are rewritten in the
+//! background. Retried with backoff until one whole pass succeeds.
 
 use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use crate::app::App;
-use crate::registry::Dirty;
 use crate::registry::manifest::ManifestEntry;
-use crate::registry::reconcile::reconcile;
+use crate::registry::{Dirty, Entry};
+use crate::s3::S3Error;
 use crate::{info, warn};
 
 /// What start-up read from one bucket's manifest.
@@ -17,12 +18,30 @@ struct ManifestRead {
     entries: Option<Vec<ManifestEntry>>,
 }
 
-async fn read_manifests(app: &App) -> Result<Vec<ManifestRead>, String> {
+async fn read_manifests(app: &App) -> Result<Vec<ManifestRead>, StartupError> {
     let mut out = Vec::with_capacity(app.config.buckets.len());
     for (i, b) in app.config.buckets.iter().enumerate() {
-        let fetched = super::persist::fetch_manifest(app, i)
-            .await
-            .map_err(|e| format!("reading manifest {}/{}: {e}", b.name, b.manifest_key))?;
+        let fetched = match super::persist::fetch_manifest(app, i).await {
+            Ok(fetched) => fetched,
+            Err(S3Error::TooLarge { limit, etag }) => {
+                warn!(
+                    "manifest {}/{} is larger than PARPARCHIK_MANIFEST_MAX_BYTES ({limit}); rebuilding that bucket from its listing",
+                    b.name, b.manifest_key
+                );
+                app.manifests
+                    .remember_read(i, (!etag.is_empty()).then_some(etag), None)
+                    .await;
+                out.push(ManifestRead { entries: None });
+                continue;
+            }
+            Err(error) => {
+                return Err(StartupError::ReadManifest {
+                    bucket: b.name.clone(),
+                    key: b.manifest_key.clone(),
+                    error,
+                });
+            }
+        };
         let Some((bytes, etag)) = fetched else {
             info!("manifest {}/{} does not exist yet", b.name, b.manifest_key);
             app.manifests.remember_read(i, None, None).await;
@@ -72,41 +91,99 @@ fn changed_buckets(app: &App, manifests: &[ManifestRead]) -> Dirty {
     dirty
 }
 
-/// One complete pass of the contract's start-up sequence.
-pub async fn rebuild(app: &App) -> Result<(), String> {
+/// The manifests' entries as registered state: each in the bucket it names (when that
+/// bucket is configured), the first claim by priority order where manifests disagree.
+fn registered_state(app: &App, manifests: &[ManifestRead]) -> Vec<Entry> {
+    let buckets = &app.config.buckets;
+    let index: HashMap<&str, usize> = buckets
+        .iter()
+        .enumerate()
+        .map(|(i, b)| (b.name.as_str(), i))
+        .collect();
+    let mut out = Vec::new();
+    for m in manifests {
+        for e in m.entries.iter().flatten() {
+            if let Some(&b) = index.get(e.bucket.as_str())
+                && !buckets[b].owns(&e.key)
+            {
+                out.push(Entry::new(
+                    e.key.clone(),
+                    b,
+                    e.size,
+                    e.last_modified.clone(),
+                ));
+            }
+        }
+    }
+    out
+}
+
+/// One complete pass of the contract's start-up sequence: the manifests are the
+/// registered state (so relocations last through restarts), then the same sync
+/// pipeline as every sync reconciles them with the listings. Readiness does not wait
+/// for manifest rewrites: the writers do them in the background.
+pub async fn rebuild(app: &App) -> Result<(), StartupError> {
     let started = Instant::now();
     info!("start-up: reading manifests");
     let manifests = read_manifests(app).await?;
-    let stated: usize = manifests
-        .iter()
-        .map(|m| m.entries.as_ref().map_or(0, Vec::len))
-        .sum();
-    info!("start-up: manifests list {stated} entries; listing buckets to reconcile");
-    let since = app.registry.mutation_seq();
-    let listings = super::sync::list_all(app)
+    let stated = app.registry.seed(registered_state(app, &manifests));
+    info!("start-up: manifests register {stated} entries; listing buckets to reconcile");
+    let counts = super::sync::sync_with(app, super::sync::Persistence::Background)
         .await
-        .map_err(|e| e.to_string())?;
-    let reconciled = reconcile(&app.config.buckets, &listings);
-    drop(listings);
-    let files = reconciled.files.len();
-    let duplicates = reconciled.duplicates.len();
-    app.registry.replace(reconciled, since);
-    info!("start-up: reconciled {files} files ({duplicates} in several buckets)");
+        .map_err(StartupError::Sync)?;
+    info!(
+        "start-up: reconciled {} files ({} in several buckets)",
+        counts.files, counts.duplicates
+    );
     let dirty = changed_buckets(app, &manifests);
     if !dirty.is_empty() {
         let names: Vec<&str> = dirty
             .buckets()
             .map(|i| app.config.buckets[i].name.as_str())
             .collect();
-        info!("start-up: writing manifests of {}", names.join(", "));
-        // A failed write is retried with the next change; it does not block readiness.
-        let _ = super::persist::persist(app, dirty).await;
+        info!(
+            "start-up: manifests of {} will be rewritten in the background",
+            names.join(", ")
+        );
+        super::persist::persist_later(app, dirty);
     }
     info!(
-        "start-up: ready with {files} files after {} ms",
+        "start-up: ready with {} files after {} ms",
+        counts.files,
         started.elapsed().as_millis()
     );
     Ok(())
+}
+
+/// Why one pass of start-up failed (it is retried with backoff).
+#[derive(Debug)]
+pub enum StartupError {
+    ReadManifest {
+        bucket: String,
+        key: String,
+        error: S3Error,
+    },
+    Sync(super::sync::SyncError),
+}
+
+impl std::fmt::Display for StartupError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            StartupError::ReadManifest { bucket, key, error } => {
+                write!(f, "reading manifest {bucket}/{key}: {error}")
+            }
+            StartupError::Sync(e) => e.fmt(f),
+        }
+    }
+}
+
+impl std::error::Error for StartupError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        match self {
+            StartupError::ReadManifest { error, .. } => Some(error),
+            StartupError::Sync(e) => Some(e),
+        }
+    }
 }
 
 /// Rebuilds until it succeeds, then sets ready and starts the periodic sync.
@@ -131,7 +208,7 @@ pub async fn run(app: Arc<App>) {
                     attempt + 1,
                     wait.as_millis()
                 );
-                app.record_storage_error(Some(e));
+                app.record_storage_error(Some(e.to_string()));
                 attempt += 1;
                 tokio::time::sleep(wait).await;
             }

@@ -1,5 +1,6 @@
 //! A full sync: list every bucket, reconcile the registry with what they hold, persist
-//! the manifests that changed. Used by `/list`, the periodic sync and start-up.
+//! the manifests that changed. One pipeline for `/list`, the periodic sync and start-up
+//! (which first loads the manifests as the registered state).
 
 use std::sync::Mutex as StdMutex;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -11,6 +12,7 @@ use crate::app::App;
 use crate::registry::Dirty;
 use crate::registry::reconcile::{Reconciled, reconcile};
 use crate::s3::{ListedObject, S3Error};
+use crate::storage::persist::PersistError;
 use crate::{info, warn};
 
 /// How the last sync went, for `/status`.
@@ -19,7 +21,7 @@ pub struct SyncReport {
     /// RFC 3339 UTC.
     pub finished_at: String,
     /// `ok`, or the error that stopped it.
-    pub outcome: Result<SyncCounts, String>,
+    pub outcome: Result<SyncCounts, SyncError>,
 }
 
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -51,7 +53,7 @@ impl SyncState {
 }
 
 /// Lists every bucket, in priority order; logs progress on large buckets.
-pub async fn list_all(app: &App) -> Result<Vec<Vec<ListedObject>>, S3Error> {
+pub async fn list_all(app: &App) -> Result<Vec<Vec<ListedObject>>, SyncError> {
     let mut listings = Vec::with_capacity(app.config.buckets.len());
     for b in &app.config.buckets {
         let started = Instant::now();
@@ -64,7 +66,11 @@ pub async fn list_all(app: &App) -> Result<Vec<Vec<ListedObject>>, S3Error> {
                     next_log += 10_000;
                 }
             })
-            .await?;
+            .await
+            .map_err(|error| SyncError::List {
+                bucket: b.name.clone(),
+                error,
+            })?;
         info!(
             "listed bucket {}: {} objects in {} ms",
             b.name,
@@ -76,9 +82,69 @@ pub async fn list_all(app: &App) -> Result<Vec<Vec<ListedObject>>, S3Error> {
     Ok(listings)
 }
 
+/// Why a sync left the registry as it was.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum SyncError {
+    /// A bucket could not be listed.
+    List { bucket: String, error: S3Error },
+    /// The listing would remove more of a bucket's entries than the removal guard
+    /// allows, and a second complete listing did not confirm it.
+    RemovalRefused {
+        bucket: String,
+        would_remove: usize,
+        entries: usize,
+    },
+    /// The registry changed, but a manifest could not be written (it is retried).
+    Persist(PersistError),
+}
+
+impl std::fmt::Display for SyncError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            SyncError::List { bucket, error } => write!(f, "listing bucket {bucket}: {error}"),
+            SyncError::RemovalRefused {
+                bucket,
+                would_remove,
+                entries,
+            } => write!(
+                f,
+                "refused to remove {would_remove} of {entries} entries of bucket {bucket} on one listing that a second listing did not confirm (PARPARCHIK_MAX_REMOVAL_SHARE)"
+            ),
+            SyncError::Persist(e) => e.fmt(f),
+        }
+    }
+}
+
+impl std::error::Error for SyncError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        match self {
+            SyncError::List { error, .. } => Some(error),
+            SyncError::Persist(e) => Some(e),
+            SyncError::RemovalRefused { .. } => None,
+        }
+    }
+}
+
 /// Runs one sync, or waits for the one running and reuses it if it started after this
 /// call. A failed sync leaves the registry as it was.
-pub async fn sync(app: &App) -> Result<SyncCounts, String> {
+pub async fn sync(app: &App) -> Result<SyncCounts, SyncError> {
+    sync_with(app, Persistence::Wait).await
+}
+
+/// Whether a sync waits for the manifests it changed to be written.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Persistence {
+    /// `/list` and the periodic sync: durable before they report.
+    Wait,
+    /// Start-up: ready once the registry is right; the writers catch up in the
+    /// background (and any request that changes a bucket waits for its writer).
+    Background,
+}
+
+pub(crate) async fn sync_with(
+    app: &App,
+    persistence: Persistence,
+) -> Result<SyncCounts, SyncError> {
     let state = &app.sync;
     let arrived_after = state.started.load(Ordering::Acquire);
     let _running = state.lock.lock().await;
@@ -88,12 +154,13 @@ pub async fn sync(app: &App) -> Result<SyncCounts, String> {
         .unwrap_or_else(|p| p.into_inner())
         .as_ref()
         && *seq > arrived_after
+        && persistence == Persistence::Wait
     {
         return report.outcome.clone();
     }
     let seq = state.started.fetch_add(1, Ordering::AcqRel) + 1;
     let started = Instant::now();
-    let outcome = run_sync(app, started).await;
+    let outcome = run_sync(app, started, persistence).await;
     if let Err(e) = &outcome {
         warn!("sync failed, registry left as it was: {e}");
     }
@@ -105,18 +172,31 @@ pub async fn sync(app: &App) -> Result<SyncCounts, String> {
     outcome
 }
 
-async fn run_sync(app: &App, started: Instant) -> Result<SyncCounts, String> {
+/// The one pipeline of start-up, `/list` and the periodic sync: list every bucket,
+/// reconcile with the registry's homes (sticky routes), guard against mass removal,
+/// replace, persist what changed.
+async fn run_sync(
+    app: &App,
+    started: Instant,
+    persistence: Persistence,
+) -> Result<SyncCounts, SyncError> {
     let since = app.registry.mutation_seq();
-    let listings = list_all(app).await.map_err(|e| e.to_string())?;
+    let listings = list_all(app).await?;
     let listed = listings.iter().map(Vec::len).sum();
-    let reconciled: Reconciled = reconcile(&app.config.buckets, &listings);
+    let reconciled: Reconciled = reconcile(&app.config.buckets, &listings, |key| {
+        app.registry.get(key).map(|e| e.bucket)
+    });
     drop(listings);
+    guard_removals(app, &reconciled).await?;
     let files = reconciled.files.len();
     let duplicates = reconciled.duplicates.len();
     let dirty: Dirty = app.registry.replace(reconciled, since);
-    super::persist::persist(app, dirty)
-        .await
-        .map_err(|e| e.to_string())?;
+    match persistence {
+        Persistence::Wait => super::persist::persist(app, dirty)
+            .await
+            .map_err(SyncError::Persist)?,
+        Persistence::Background => super::persist::persist_later(app, dirty),
+    }
     let millis = u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX);
     Ok(SyncCounts {
         files,
@@ -124,6 +204,59 @@ async fn run_sync(app: &App, started: Instant) -> Result<SyncCounts, String> {
         listed,
         millis,
     })
+}
+
+/// How many entries one listing may remove from a bucket of `entries` without a second
+/// listing confirming it.
+pub fn removal_allowance(entries: usize, share: f64, floor: usize) -> usize {
+    ((entries as f64 * share).floor() as usize).max(floor)
+}
+
+/// Refuses a listing that would remove more of a bucket's entries than allowed, unless a
+/// second complete listing of that bucket confirms every one of those removals.
+async fn guard_removals(app: &App, reconciled: &Reconciled) -> Result<(), SyncError> {
+    let settings = &app.config.storage;
+    for (bucket, cfg) in app.config.buckets.iter().enumerate() {
+        let registered = app.registry.entries_in(bucket);
+        let removed: Vec<&str> = registered
+            .iter()
+            .filter(|e| !reconciled.files.contains_key(&e.key))
+            .map(|e| e.key.as_str())
+            .collect();
+        let allowance = removal_allowance(
+            registered.len(),
+            settings.removal_share,
+            settings.removal_floor,
+        );
+        if removed.len() <= allowance {
+            continue;
+        }
+        warn!(
+            "a listing of bucket {} would remove {} of its {} entries; listing it again to confirm",
+            cfg.name,
+            removed.len(),
+            registered.len()
+        );
+        let again = app
+            .s3
+            .list_objects(&cfg.name, |_| {})
+            .await
+            .map_err(|error| SyncError::List {
+                bucket: cfg.name.clone(),
+                error,
+            })?;
+        let present: std::collections::HashSet<&str> =
+            again.iter().map(|o| o.key.as_str()).collect();
+        if removed.iter().any(|k| present.contains(k)) {
+            app.metrics.removals_refused.fetch_add(1, Ordering::Relaxed);
+            return Err(SyncError::RemovalRefused {
+                bucket: cfg.name.clone(),
+                would_remove: removed.len(),
+                entries: registered.len(),
+            });
+        }
+    }
+    Ok(())
 }
 
 /// Re-syncs every `interval` until the process ends.
@@ -140,7 +273,21 @@ pub async fn periodic(app: std::sync::Arc<App>, interval: Duration) {
                     c.files, c.duplicates, c.millis
                 );
             }
-            Err(e) => app.record_storage_error(Some(e)),
+            Err(e) => app.record_storage_error(Some(e.to_string())),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::removal_allowance;
+
+    #[test]
+    fn allowance_is_a_share_with_a_floor() {
+        assert_eq!(removal_allowance(20_000, 0.10, 5), 2_000);
+        assert_eq!(removal_allowance(20, 0.10, 5), 5);
+        assert_eq!(removal_allowance(0, 0.10, 5), 5);
+        assert_eq!(removal_allowance(100, 1.0, 5), 100);
+        assert_eq!(removal_allowance(100, 0.0, 0), 0);
     }
 }

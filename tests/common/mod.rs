@@ -302,6 +302,11 @@ impl Service {
             );
             tokio::time::sleep(Duration::from_millis(20)).await;
         }
+        // Readiness does not wait for start-up's manifest rewrites; tests that compare
+        // manifests before and after a fault do.
+        while !self.app.manifests.settled() && Instant::now() < deadline {
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
     }
 
     pub fn url(&self, path: &str) -> String {

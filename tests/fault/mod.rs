@@ -53,6 +53,14 @@ pub enum Fault {
     Flapping,
     /// Answer 501 `NotImplemented` (a server without, e.g., conditional writes).
     NotImplemented,
+    /// Answer `404 page not found` in plain text, as an ingress default backend or a
+    /// wrong path prefix does: a 404 that is not S3's.
+    Bare404,
+    /// Answer 200 with an HTML page: something that is not S3 at all.
+    Html,
+    /// Answer a listing as complete and empty (a glitch, or an empty node behind a
+    /// balancer): a 200 that is S3's form but not the bucket's truth.
+    EmptyListing,
 }
 
 /// A fault and the requests it applies to.
@@ -61,6 +69,8 @@ pub struct Rule {
     pub fault: Fault,
     /// Only requests with this method (`None`: all).
     method: Option<String>,
+    /// Only requests whose target contains this (`None`: all).
+    target: Option<String>,
     /// Only until then (`None`: until changed).
     until: Option<Instant>,
     /// Only this many more requests (`None`: no limit).
@@ -72,6 +82,7 @@ impl From<Fault> for Rule {
         Rule {
             fault,
             method: None,
+            target: None,
             until: None,
             remaining: None,
         }
@@ -82,6 +93,12 @@ impl Rule {
     /// Applies only to requests with `method` (e.g. `"PUT"`).
     pub fn only(mut self, method: &str) -> Rule {
         self.method = Some(method.to_ascii_uppercase());
+        self
+    }
+
+    /// Applies only to requests whose target (path and query) contains `part`.
+    pub fn on_target(mut self, part: &str) -> Rule {
+        self.target = Some(part.to_owned());
         self
     }
 
@@ -103,13 +120,16 @@ impl Rule {
 
     /// Whether it applies to whole connections (no method filter), now.
     fn is_connection_fault(&self, fault: &Fault) -> bool {
-        self.fault == *fault && self.method.is_none() && self.in_force()
+        self.fault == *fault && self.method.is_none() && self.target.is_none() && self.in_force()
     }
 }
 
 impl Fault {
     pub fn only(self, method: &str) -> Rule {
         Rule::from(self).only(method)
+    }
+    pub fn on_target(self, part: &str) -> Rule {
+        Rule::from(self).on_target(part)
     }
     pub fn lasting(self, window: Duration) -> Rule {
         Rule::from(self).lasting(window)
@@ -126,6 +146,8 @@ struct Shared {
     faulted: AtomicU64,
     refused: AtomicU64,
     flap: AtomicU64,
+    /// `METHOD target` of every request seen, in order.
+    log: Mutex<Vec<String>>,
     /// Bumped to close every open connection.
     kill: watch::Sender<u64>,
 }
@@ -136,11 +158,16 @@ impl Shared {
     }
 
     /// Counts a request and decides its fate.
-    fn decide(&self, method: &str) -> Fault {
+    fn decide(&self, method: &str, target: &str) -> Fault {
         self.seen.fetch_add(1, Ordering::SeqCst);
+        self.log
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .push(format!("{method} {target}"));
         let fault = {
             let mut rule = self.rule();
-            let matches = rule.method.as_deref().is_none_or(|m| m == method);
+            let matches = rule.method.as_deref().is_none_or(|m| m == method)
+                && rule.target.as_deref().is_none_or(|t| target.contains(t));
             if !matches || !rule.in_force() {
                 return Fault::Pass;
             }
@@ -182,6 +209,7 @@ impl Proxy {
             faulted: AtomicU64::new(0),
             refused: AtomicU64::new(0),
             flap: AtomicU64::new(0),
+            log: Mutex::new(Vec::new()),
             kill: watch::channel(0).0,
         });
         let accept = tokio::spawn(accept_loop(Arc::clone(&shared), listener, addr));
@@ -212,6 +240,21 @@ impl Proxy {
     /// Requests seen (complete request heads read from the service).
     pub fn seen(&self) -> u64 {
         self.shared.seen.load(Ordering::SeqCst)
+    }
+
+    /// `METHOD target` of every request seen from index `from` on.
+    pub fn requests_since(&self, from: usize) -> Vec<String> {
+        let log = self.shared.log.lock().unwrap_or_else(|p| p.into_inner());
+        log.get(from..).map(<[String]>::to_vec).unwrap_or_default()
+    }
+
+    /// How many requests were seen so far (an index for [`Proxy::requests_since`]).
+    pub fn mark(&self) -> usize {
+        self.shared
+            .log
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .len()
     }
 
     /// Requests a fault was applied to.
@@ -444,8 +487,9 @@ async fn serve(shared: &Shared, client: TcpStream) -> io::Result<()> {
     while let Some(mut request) = client.head().await? {
         let head = Head::parse(&request);
         let method = head.first.first().cloned().unwrap_or_default();
+        let target = head.first.get(1).cloned().unwrap_or_default();
         body(&mut client, &head, false, &mut request).await?;
-        match shared.decide(&method) {
+        match shared.decide(&method, &target) {
             Fault::Pass | Fault::Flapping => {}
             Fault::Refuse | Fault::Unreachable => return Ok(()),
             Fault::Stall(d) => {
@@ -486,6 +530,43 @@ async fn serve(shared: &Shared, client: TcpStream) -> io::Result<()> {
                     "A header you provided implies functionality that is not implemented",
                     &method,
                 );
+                client.stream.write_all(&r).await?;
+                continue;
+            }
+            Fault::Bare404 => {
+                let body: &[u8] = if method == "HEAD" {
+                    b""
+                } else {
+                    b"404 page not found"
+                };
+                let mut r = format!(
+                    "HTTP/1.1 404 Not Found\r\nContent-Type: text/plain; charset=utf-8\r\nContent-Length: {}\r\n\r\n",
+                    18
+                )
+                .into_bytes();
+                r.extend_from_slice(body);
+                client.stream.write_all(&r).await?;
+                continue;
+            }
+            Fault::EmptyListing => {
+                let page = "<?xml version=\"1.0\" encoding=\"UTF-8\"?><ListBucketResult><KeyCount>0</KeyCount><IsTruncated>false</IsTruncated></ListBucketResult>";
+                let r = format!(
+                    "HTTP/1.1 200 OK\r\nContent-Type: application/xml\r\nContent-Length: {}\r\n\r\n{page}",
+                    page.len()
+                );
+                client.stream.write_all(r.as_bytes()).await?;
+                continue;
+            }
+            Fault::Html => {
+                let page = "<html><head><title>Welcome</title></head><body>It works!</body></html>";
+                let mut r = format!(
+                    "HTTP/1.1 200 OK\r\nContent-Type: text/html\r\nContent-Length: {}\r\n\r\n",
+                    page.len()
+                )
+                .into_bytes();
+                if method != "HEAD" {
+                    r.extend_from_slice(page.as_bytes());
+                }
                 client.stream.write_all(&r).await?;
                 continue;
             }

@@ -1,0 +1,428 @@
+//! S3 answers that lie or prove nothing, and what the service must not do about them:
+//! forget files on a bare 404, trust a page that is not S3, treat one key's error as an
+//! outage, serve its own manifest as a file, lose a manifest write when the client hangs
+//! up, wait on a hanging S3 for a known route, or ask S3 again and again about keys that
+//! do not exist. Also: routes that stick (a relocation lasts through `/list`, syncs and
+//! restarts) and the guard against one listing removing most of a bucket.
+
+mod common;
+mod fault;
+
+use std::collections::BTreeMap;
+use std::time::{Duration, Instant};
+
+use common::{MANIFEST, PRIVATE, PUBLIC, S3, Service, metric};
+use fault::{Fault, Proxy};
+
+const BULK: usize = 20_000;
+
+struct Rig {
+    s3: S3,
+    proxy: Proxy,
+    svc: Service,
+}
+
+/// Writes objects straight into local-s3's data directory (a file per key): seeding
+/// 20 000 objects over HTTP would take most of the test's time.
+fn write_on_disk(s3: &S3, bucket: &str, keys: impl Iterator<Item = String>) {
+    for key in keys {
+        let path = s3.dir.path().join(bucket).join(&key);
+        std::fs::create_dir_all(path.parent().expect("key has a parent")).expect("mkdir");
+        std::fs::write(&path, key.as_bytes()).expect("write object");
+    }
+}
+
+fn bulk_key(i: usize) -> String {
+    format!("bulk/{:03}/f{i:06}.txt", i % 100)
+}
+
+async fn rig_with(s3: S3, extra: &[(&str, &str)]) -> Rig {
+    let proxy = Proxy::start(s3.addr).await;
+    let mut env = common::two_bucket_env(&proxy.endpoint());
+    env.extend(extra.iter().map(|(k, v)| (k.to_string(), v.to_string())));
+    let svc = Service::start(env).await;
+    svc.wait_ready(Duration::from_secs(60)).await;
+    Rig { s3, proxy, svc }
+}
+
+async fn small_s3() -> S3 {
+    let s3 = S3::two_buckets().await;
+    let seed = s3.client();
+    seed.put(PUBLIC, "hello.txt", "hello").await;
+    seed.put(PRIVATE, "secret.bin", "s").await;
+    s3
+}
+
+fn registered(svc: &Service) -> BTreeMap<String, usize> {
+    svc.app
+        .registry
+        .all()
+        .iter()
+        .map(|e| (e.key.clone(), e.bucket))
+        .collect()
+}
+
+async fn raw_manifests(s3: &S3) -> [Option<Vec<u8>>; 2] {
+    let seed = s3.client();
+    [
+        seed.get(PUBLIC, MANIFEST).await,
+        seed.get(PRIVATE, MANIFEST).await,
+    ]
+}
+
+async fn metric_value(svc: &Service, series: &str) -> f64 {
+    metric(&svc.metrics().await, series).unwrap_or(0.0)
+}
+
+#[tokio::test]
+async fn a_bare_404_for_everything_forgets_nothing() {
+    let s3 = small_s3().await;
+    write_on_disk(&s3, PUBLIC, (0..BULK).map(bulk_key));
+    // local-s3 rescans its directory for every listing page: give pages time.
+    let Rig { s3, proxy, svc } = rig_with(
+        s3,
+        &[
+            ("PARPARCHIK_S3_ATTEMPTS", "2"),
+            ("PARPARCHIK_S3_TIMEOUT", "30"),
+        ],
+    )
+    .await;
+    let before = registered(&svc);
+    assert_eq!(before.len(), BULK + 2);
+    // Wait for the writers to finish the start-up manifests, then take the reference copy.
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while s3.client().manifest_keys(PUBLIC).await.len() != BULK + 1 {
+        assert!(Instant::now() < deadline, "start-up manifests written");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    let manifests_before = raw_manifests(&s3).await;
+
+    // An ingress default backend answers everything now.
+    proxy.set(Fault::Bare404);
+    for key in ["hello.txt", &bulk_key(7), &bulk_key(19_999)] {
+        let mark = proxy.mark();
+        let r = svc.get(&format!("/{PUBLIC}/{key}")).await;
+        assert_eq!(r.status(), 302, "{key} still redirects from the registry");
+        let calls = proxy.requests_since(mark);
+        assert!(
+            calls.len() <= 4,
+            "one download asks S3 a few things, not the whole registry: {calls:?}"
+        );
+    }
+    let r = svc.get(&format!("/{PRIVATE}/secret.bin")).await;
+    assert_eq!(r.status(), 302);
+    // The API cannot tell, so it says so.
+    let (s, _) = svc.get_json("/update?filename=hello.txt").await;
+    assert_eq!(s, 503);
+    let (s, _) = svc.get_json("/update?filename=never-seen.txt").await;
+    assert_eq!(s, 503);
+    let (s, v) = svc.post_json("/relocate?filename=hello.txt").await;
+    assert_eq!(s, 503, "{v}");
+    let (s, _) = svc.get_json("/list").await;
+    assert_eq!(s, 503);
+    let r = svc.get(&format!("/{PUBLIC}/never-seen.txt")).await;
+    assert_eq!(r.status(), 503, "an unknown key cannot be vouched for");
+
+    assert_eq!(registered(&svc), before, "nothing forgotten, nothing moved");
+    let (s, status) = svc.get_json("/status").await;
+    assert_eq!(s, 200);
+    assert_eq!(status["file_count"], BULK + 2);
+    let error = status["storage_error"].as_str().unwrap_or_default();
+    assert!(
+        error.contains("404"),
+        "/status says what happened: {status}"
+    );
+
+    proxy.set(Fault::Pass);
+    assert_eq!(
+        raw_manifests(&s3).await,
+        manifests_before,
+        "manifests untouched"
+    );
+    let (s, v) = svc.get_json("/update?filename=hello.txt").await;
+    assert_eq!(s, 200, "{v}");
+    let (s, v) = svc.get_json("/list").await;
+    assert_eq!(s, 200);
+    assert_eq!(v["count"], BULK + 2);
+    let (_, status) = svc.get_json("/status").await;
+    assert!(status["storage_error"].is_null(), "{status}");
+    svc.stop().await;
+}
+
+#[tokio::test]
+async fn a_page_that_is_not_s3_changes_nothing() {
+    let Rig {
+        s3: _s3,
+        proxy,
+        svc,
+    } = rig_with(small_s3().await, &[]).await;
+    let before = registered(&svc);
+    proxy.set(Fault::Html);
+    let (s, _) = svc.get_json("/list").await;
+    assert_eq!(s, 503, "an HTML page is not an empty listing");
+    let r = svc.get(&format!("/{PUBLIC}/hello.txt")).await;
+    assert_eq!(r.status(), 302);
+    assert_eq!(registered(&svc), before);
+    svc.stop().await;
+}
+
+#[tokio::test]
+async fn one_keys_500_is_that_keys_answer_not_an_outage() {
+    let Rig {
+        s3: _s3,
+        proxy,
+        svc,
+    } = rig_with(small_s3().await, &[]).await;
+    proxy.set(Fault::InternalError.on_target("/weird"));
+    let mark = proxy.mark();
+    let (s, v) = svc.get_json(&format!("/{PUBLIC}/weird")).await;
+    assert_eq!(s, 404, "{v}");
+    let heads = proxy
+        .requests_since(mark)
+        .iter()
+        .filter(|r| r.starts_with("HEAD "))
+        .count();
+    assert_eq!(heads, 1, "not retried as an outage");
+    let (s, v) = svc.get_json("/update?filename=weird").await;
+    assert_eq!(s, 404, "{v}");
+    // Other keys are not affected.
+    let r = svc.get(&format!("/{PUBLIC}/hello.txt")).await;
+    assert_eq!(r.status(), 302);
+    svc.stop().await;
+}
+
+#[tokio::test]
+async fn the_manifest_is_never_a_file() {
+    let Rig {
+        s3: _s3,
+        proxy,
+        svc,
+    } = rig_with(small_s3().await, &[]).await;
+    let mark = proxy.mark();
+    for bucket in [PUBLIC, PRIVATE] {
+        let (s, v) = svc.get_json(&format!("/{bucket}/{MANIFEST}")).await;
+        assert_eq!(s, 404, "{v}");
+    }
+    assert!(
+        proxy.requests_since(mark).is_empty(),
+        "answered without asking S3"
+    );
+    let (s, _) = svc.get_json(&format!("/update?filename={MANIFEST}")).await;
+    assert_eq!(s, 404);
+    let (s, _) = svc
+        .post_json(&format!("/relocate?filename={MANIFEST}"))
+        .await;
+    assert_eq!(s, 404);
+    let (_, list) = svc.get_json("/list").await;
+    let keys: Vec<&str> = list["files"]
+        .as_array()
+        .expect("files")
+        .iter()
+        .filter_map(|f| f["key"].as_str())
+        .collect();
+    assert!(!keys.contains(&MANIFEST), "{keys:?}");
+    assert!(svc.app.registry.get(MANIFEST).is_none());
+    svc.stop().await;
+}
+
+#[tokio::test]
+async fn a_client_that_hangs_up_does_not_lose_the_manifest_write() {
+    let Rig { s3, proxy, svc } = rig_with(small_s3().await, &[]).await;
+    let seed = s3.client();
+    seed.put(PUBLIC, "late.txt", "late").await;
+    // The manifest PUT is held long enough for the client to give up first.
+    proxy.set(Fault::Stall(Duration::from_millis(800)).only("PUT"));
+    let impatient = reqwest::Client::builder()
+        .timeout(Duration::from_millis(300))
+        .build()
+        .expect("client");
+    let r = impatient
+        .get(svc.url("/update?filename=late.txt"))
+        .send()
+        .await;
+    assert!(r.is_err(), "the client gave up before the answer");
+    assert!(svc.app.registry.get("late.txt").is_some());
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while !seed
+        .manifest_keys(PUBLIC)
+        .await
+        .contains(&"late.txt".to_owned())
+    {
+        assert!(
+            Instant::now() < deadline,
+            "the manifest write was lost with the client"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    svc.stop().await;
+}
+
+#[tokio::test]
+async fn a_hanging_s3_does_not_hold_a_known_route() {
+    let Rig {
+        s3: _s3,
+        proxy,
+        svc,
+    } = rig_with(
+        small_s3().await,
+        &[
+            ("PARPARCHIK_VERIFY_DEADLINE", "0.5"),
+            ("PARPARCHIK_S3_TIMEOUT", "5"),
+        ],
+    )
+    .await;
+    proxy.set(Fault::Stall(Duration::from_secs(30)));
+    let started = Instant::now();
+    let r = svc.get(&format!("/{PUBLIC}/hello.txt")).await;
+    assert_eq!(r.status(), 302);
+    assert!(
+        started.elapsed() < Duration::from_secs(2),
+        "answered at the deadline from the registry, took {:?}",
+        started.elapsed()
+    );
+    proxy.set(Fault::Pass);
+    svc.stop().await;
+}
+
+#[tokio::test]
+async fn s3_calls_in_flight_are_capped_and_the_excess_is_shed() {
+    let Rig {
+        s3: _s3,
+        proxy,
+        svc,
+    } = rig_with(
+        small_s3().await,
+        &[
+            ("PARPARCHIK_S3_MAX_CONCURRENCY", "4"),
+            ("PARPARCHIK_S3_TIMEOUT", "3"),
+            ("PARPARCHIK_S3_ATTEMPTS", "1"),
+        ],
+    )
+    .await;
+    proxy.set(Fault::Stall(Duration::from_secs(2)));
+    let mark = proxy.mark();
+    let mut tasks = tokio::task::JoinSet::new();
+    for i in 0..40 {
+        let (http, url) = (svc.http.clone(), svc.url(&format!("/{PUBLIC}/missing-{i}")));
+        tasks.spawn(async move { http.get(url).send().await.map(|r| r.status().as_u16()) });
+    }
+    tokio::time::sleep(Duration::from_millis(700)).await;
+    let in_flight = proxy.requests_since(mark).len();
+    assert!(in_flight <= 4, "{in_flight} S3 calls in flight, cap is 4");
+    let mut shed = 0;
+    while let Some(r) = tasks.join_next().await {
+        if r.expect("task").expect("answered") == 503 {
+            shed += 1;
+        }
+    }
+    assert!(
+        shed >= 30,
+        "the excess is answered 503, not queued forever: {shed}"
+    );
+    proxy.set(Fault::Pass);
+    svc.stop().await;
+}
+
+#[tokio::test]
+async fn missing_keys_are_asked_about_once_and_only_where_needed() {
+    let Rig { s3, proxy, svc } = rig_with(small_s3().await, &[("PARPARCHIK_MISS_TTL", "30")]).await;
+    let mark = proxy.mark();
+    let (s, _) = svc.get_json(&format!("/{PRIVATE}/nope.txt")).await;
+    assert_eq!(s, 404);
+    let calls = proxy.requests_since(mark);
+    assert!(
+        calls.iter().all(|c| !c.contains(PUBLIC)),
+        "a miss on the private route does not ask the public bucket: {calls:?}"
+    );
+    assert_eq!(calls.iter().filter(|c| c.starts_with("HEAD ")).count(), 1);
+    let mark = proxy.mark();
+    for _ in 0..20 {
+        let (s, _) = svc.get_json(&format!("/{PRIVATE}/nope.txt")).await;
+        assert_eq!(s, 404);
+    }
+    assert!(proxy.requests_since(mark).is_empty(), "remembered");
+    assert!(metric_value(&svc, "parparchik_miss_cache_hits_total").await >= 20.0);
+    // `/update` asks S3 anyway, so an upload announced with it is found at once.
+    s3.client().put(PRIVATE, "nope.txt", "now it exists").await;
+    let (s, v) = svc.get_json("/update?filename=nope.txt").await;
+    assert_eq!(s, 200, "{v}");
+    let r = svc.get(&format!("/{PRIVATE}/nope.txt")).await;
+    assert_eq!(r.status(), 302);
+    svc.stop().await;
+}
+
+#[tokio::test]
+async fn a_relocation_sticks_through_list_sync_and_restart_and_follows_its_file() {
+    let s3 = small_s3().await;
+    let seed = s3.client();
+    seed.put(PUBLIC, "dup.txt", "one").await;
+    seed.put(PRIVATE, "dup.txt", "two").await;
+    let svc = Service::ready(&s3).await;
+    assert_eq!(svc.app.registry.get("dup.txt").map(|e| e.bucket), Some(0));
+    let (s, v) = svc.post_json("/relocate?filename=dup.txt").await;
+    assert_eq!(s, 200, "{v}");
+    assert_eq!(v["relocated_to"], PRIVATE);
+
+    let (s, _) = svc.get_json("/list").await;
+    assert_eq!(s, 200);
+    assert_eq!(
+        svc.app.registry.get("dup.txt").map(|e| e.bucket),
+        Some(1),
+        "after /list"
+    );
+    parparchik::storage::sync::sync(&svc.app)
+        .await
+        .expect("sync");
+    assert_eq!(
+        svc.app.registry.get("dup.txt").map(|e| e.bucket),
+        Some(1),
+        "after a sync"
+    );
+    let r = svc.get(&format!("/{PRIVATE}/dup.txt")).await;
+    assert_eq!(r.status(), 302);
+    let (s, _) = svc.get_json(&format!("/{PUBLIC}/dup.txt")).await;
+    assert_eq!(s, 404);
+    svc.stop().await;
+
+    let svc = Service::ready(&s3).await;
+    assert_eq!(
+        svc.app.registry.get("dup.txt").map(|e| e.bucket),
+        Some(1),
+        "after a restart"
+    );
+    // The file really leaves its bucket: the route follows it.
+    seed.delete(PRIVATE, "dup.txt").await;
+    let (s, _) = svc.get_json("/list").await;
+    assert_eq!(s, 200);
+    assert_eq!(svc.app.registry.get("dup.txt").map(|e| e.bucket), Some(0));
+    svc.stop().await;
+}
+
+#[tokio::test]
+async fn one_listing_cannot_empty_a_bucket_unless_a_second_confirms_it() {
+    let s3 = small_s3().await;
+    write_on_disk(&s3, PUBLIC, (0..100).map(bulk_key));
+    let Rig { s3, proxy, svc } = rig_with(s3, &[]).await;
+    let before = registered(&svc);
+    assert_eq!(before.len(), 102);
+
+    // One listing answers "empty" once; the second listing tells the truth.
+    proxy.set(Fault::EmptyListing.on_target("list-type").times(1));
+    let (s, _) = svc.get_json("/list").await;
+    assert_eq!(s, 503, "the removal was refused");
+    assert_eq!(registered(&svc), before);
+    assert_eq!(
+        metric_value(&svc, "parparchik_removals_refused_total").await,
+        1.0
+    );
+
+    // The files really go: two listings agree, and the registry follows.
+    proxy.set(Fault::Pass);
+    for i in 0..60 {
+        std::fs::remove_file(s3.dir.path().join(PUBLIC).join(bulk_key(i))).expect("rm");
+    }
+    let (s, v) = svc.get_json("/list").await;
+    assert_eq!(s, 200, "{v}");
+    assert_eq!(v["count"], 42);
+    svc.stop().await;
+}
