@@ -20,7 +20,8 @@
 //! of the time, keys that exist nowhere, while the synthetic S3 is switched every
 //! `--phase-seconds` through `--modes`. A request counts in the phase it started in.
 //! With `--pid`, the service's RSS and open fds are sampled every second. Prints a
-//! Markdown table (one row per phase) and `key=value` totals. The mode is set back to
+//! Markdown table (one row per phase, with the service's `file_count` from `/status` at
+//! the phase's end) and `key=value` totals. The mode is set back to
 //! `healthy` at the end.
 
 use std::collections::BTreeMap;
@@ -435,6 +436,14 @@ fn sample(pid: u32) -> Option<(u64, u64, u64)> {
     Some((field("VmRSS:")?, field("VmHWM:")?, fds))
 }
 
+/// The service's `file_count` from `/status`; `None` if it did not answer in time.
+async fn file_count(target: SocketAddr) -> Option<u64> {
+    match once(target, Method::GET, "/status").await {
+        Ok((200, body)) => json_u64(&body, "file_count"),
+        _ => None,
+    }
+}
+
 async fn set_mode(s3: SocketAddr, m: &str) -> Result<(), String> {
     match once(s3, Method::POST, &format!("/_bench/mode?m={m}")).await {
         Ok((200, _)) => Ok(()),
@@ -499,8 +508,11 @@ async fn soak(args: &Args) -> Result<(), String> {
     let sched_plan = plan.clone();
     let sched_modes = modes.clone();
     let scheduler = tokio::spawn(async move {
+        let target = sched_plan.target;
         // One counter reading per phase start; `None` where it could not be read.
         let mut s3_at = vec![Some(s3_before)];
+        // The service's file_count at the end of each phase but the last.
+        let mut files_at = Vec::new();
         let mut problems = Vec::new();
         for p in 1..sched_plan.phases {
             tokio::time::sleep_until((sched_plan.started + sched_plan.phase_len * p as u32).into())
@@ -512,11 +524,12 @@ async fn soak(args: &Args) -> Result<(), String> {
                     problems.push(e);
                 }
             }
+            files_at.push(file_count(target).await);
             if let Err(e) = set_mode(s3, &sched_modes[p % sched_modes.len()]).await {
                 problems.push(e);
             }
         }
-        (s3_at, problems)
+        (s3_at, files_at, problems)
     });
 
     // Memory and fds of the service, every second, per phase.
@@ -554,16 +567,18 @@ async fn soak(args: &Args) -> Result<(), String> {
     }
     let wall = started.elapsed();
     running.store(false, Ordering::Relaxed);
-    let (s3_at, problems) = scheduler.await.map_err(|e| format!("scheduler: {e}"))?;
+    let (s3_at, mut files_at, problems) = scheduler.await.map_err(|e| format!("scheduler: {e}"))?;
+    // The last phase's file_count, before S3 is healthy again.
+    files_at.push(file_count(target).await);
     let restored = set_mode(s3, "healthy").await;
     let s3_after = s3_stat(s3, "s3_requests").await?;
     let (max_rss, max_hwm, max_fds) = sampler.await.map_err(|e| format!("sampler: {e}"))?;
 
     println!(
-        "| phase | S3 mode | start s | answered | statuses | conn. errors | timeouts ({}s) | p50 ms | p99 ms | S3 calls | max fds |",
+        "| phase | S3 mode | start s | answered | statuses | conn. errors | timeouts ({}s) | p50 ms | p99 ms | S3 calls | max fds | file_count at end |",
         timeout.as_secs()
     );
-    println!("|---|---|---|---|---|---|---|---|---|---|---|");
+    println!("|---|---|---|---|---|---|---|---|---|---|---|---|");
     let mut total = PhaseStats::default();
     for (i, p) in per_phase.into_iter().enumerate() {
         let mut lat = p.lat_us.clone();
@@ -578,7 +593,7 @@ async fn soak(args: &Args) -> Result<(), String> {
             _ => "?".into(),
         };
         println!(
-            "| {} | {} | {} | {} | {} | {} | {} | {:.1} | {:.1} | {} | {} |",
+            "| {} | {} | {} | {} | {} | {} | {} | {:.1} | {:.1} | {} | {} | {} |",
             i + 1,
             modes[i % modes.len()],
             i as u64 * phase_secs,
@@ -593,7 +608,12 @@ async fn soak(args: &Args) -> Result<(), String> {
                 max_fds_phase[i].load(Ordering::Relaxed).to_string()
             } else {
                 "-".into()
-            }
+            },
+            files_at
+                .get(i)
+                .copied()
+                .flatten()
+                .map_or_else(|| "?".into(), |n| n.to_string())
         );
         total.merge(p);
     }
