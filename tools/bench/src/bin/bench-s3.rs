@@ -726,7 +726,11 @@ async fn main() -> ExitCode {
         state.latency.as_millis(),
         if state.latency_on_all { "all" } else { "list" }
     );
-    let state = Arc::new(state);
+    serve(listener, Arc::new(state)).await
+}
+
+/// The accept loop: one task per connection, keep-alive, until the process ends.
+async fn serve(listener: tokio::net::TcpListener, state: Arc<State>) -> ExitCode {
     loop {
         let (stream, _) = match listener.accept().await {
             Ok(c) => c,
@@ -747,5 +751,143 @@ async fn main() -> ExitCode {
                 .serve_connection(TokioIo::new(stream), svc)
                 .await;
         });
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    //! The server end to end, through the service's own S3 client (SigV4-signed requests,
+    //! its XML parser, its error classification of statuses with S3 error codes).
+
+    use super::*;
+    use parparchik::s3::{PutCondition, S3Error};
+    use parparchik_bench::synth::{generated_meta, key_of};
+
+    async fn start(layout: &str) -> (parparchik::s3::S3Client, Arc<State>) {
+        let args = Args::parse(
+            ["--layout", layout, "--overlap", "50"].map(str::to_owned),
+            &[],
+        )
+        .expect("valid flags");
+        let (_, state, _) = setup(&args).expect("valid layout");
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("a free port");
+        let url = format!("http://{}", listener.local_addr().expect("bound"));
+        let state = Arc::new(state);
+        tokio::spawn(serve(listener, state.clone()));
+        let client = parparchik_bench::s3_client(&url, Duration::from_secs(5)).expect("client");
+        (client, state)
+    }
+
+    fn failed(e: &S3Error) -> bool {
+        matches!(e, S3Error::PreconditionFailed { .. })
+    }
+
+    #[tokio::test]
+    async fn lists_heads_and_gets_through_the_service_client() {
+        let (s3, state) = start("a:2500,b:100").await;
+        let listed = s3.list_objects("a", |_| {}).await.unwrap();
+        assert_eq!(listed.len(), 2500);
+        for (i, o) in listed.iter().enumerate() {
+            assert_eq!(o.key, key_of(i as u64));
+        }
+        assert_eq!(listed[7].etag, generated_meta(7).etag);
+        assert_eq!(listed[7].last_modified, "2026-05-05T10:00:00Z");
+        // 3 pages for "a", and "b" overlaps "a" by half its count.
+        let b = s3.list_objects("b", |_| {}).await.unwrap();
+        assert_eq!(b.first().map(|o| o.key.clone()), Some(key_of(2450)));
+        let m = s3.head_object("a", &key_of(42)).await.unwrap();
+        assert_eq!(m.size, generated_meta(42).size);
+        assert_eq!(m.etag, generated_meta(42).etag);
+        assert_eq!(m.last_modified, "2026-05-05T10:00:00Z");
+        let (body, etag) = s3.get_object("a", &key_of(42)).await.unwrap();
+        assert_eq!(body.len() as u64, m.size);
+        assert_eq!(etag, m.etag);
+        assert!(
+            s3.head_object("a", &key_of(2500))
+                .await
+                .unwrap_err()
+                .is_not_found()
+        );
+        assert!(s3.get_object("nobucket", "k").await.is_err());
+        let get = |name| {
+            let i = OPS.iter().position(|(_, n)| *n == name).unwrap();
+            state.stats.by_op[i].load(Ordering::Relaxed)
+        };
+        assert_eq!(get("list"), 4);
+        assert_eq!(get("head"), 2);
+        assert_eq!(get("get"), 2);
+    }
+
+    #[tokio::test]
+    async fn conditional_writes_follow_aws() {
+        let (s3, state) = start("a:10").await;
+        let put = |key: &'static str, body: &'static str, c: PutCondition| {
+            let s3 = s3.clone();
+            async move {
+                s3.put_object("a", key, Bytes::from(body), "application/json", &c)
+                    .await
+            }
+        };
+        let e1 = put("m.json", "1", PutCondition::IfNoneMatch).await.unwrap();
+        assert!(failed(
+            &put("m.json", "x", PutCondition::IfNoneMatch)
+                .await
+                .unwrap_err()
+        ));
+        let e2 = put("m.json", "22", PutCondition::IfMatch(e1.clone()))
+            .await
+            .unwrap();
+        assert_ne!(e1, e2);
+        assert!(failed(
+            &put("m.json", "x", PutCondition::IfMatch(e1.clone()))
+                .await
+                .unwrap_err()
+        ));
+        // If-Match on a missing key: 404 NoSuchKey, as AWS answers.
+        assert!(
+            put("other.json", "x", PutCondition::IfMatch(e1))
+                .await
+                .unwrap_err()
+                .is_not_found()
+        );
+        let (body, etag) = s3.get_object("a", "m.json").await.unwrap();
+        assert_eq!(
+            (body.as_ref(), etag.as_str()),
+            (b"22".as_ref(), e2.as_str())
+        );
+        let listed = s3.list_objects("a", |_| {}).await.unwrap();
+        assert_eq!(listed.len(), 11);
+        assert_eq!(listed.last().map(|o| o.key.as_str()), Some("m.json"));
+        assert_eq!(
+            state.stats.put_bytes.load(Ordering::Relaxed),
+            1 + 1 + 2 + 1 + 1
+        );
+        assert_eq!(state.stats.put_bytes_ok.load(Ordering::Relaxed), 1 + 2);
+    }
+
+    #[tokio::test]
+    async fn fault_modes_answer_for_s3() {
+        let (s3, state) = start("a:10").await;
+        state.mode.send_replace(Mode::S503);
+        let e = s3.head_object("a", &key_of(1)).await.unwrap_err();
+        assert!(e.is_unavailable(), "{e:?}");
+        state.mode.send_replace(Mode::Bare404);
+        assert!(s3.list_objects("a", |_| {}).await.is_err());
+        state.mode.send_replace(Mode::Hang);
+        let pending = tokio::spawn({
+            let s3 = s3.clone();
+            async move { s3.head_object("a", &key_of(2)).await }
+        });
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        assert!(!pending.is_finished());
+        state.mode.send_replace(Mode::Healthy);
+        let m = pending.await.unwrap().unwrap();
+        assert_eq!(m.etag, generated_meta(2).etag);
+        assert_eq!(state.stats.faulted[0].load(Ordering::Relaxed), 1);
+        assert_eq!(state.stats.faulted[1].load(Ordering::Relaxed), 1);
+        // The service client retries 503 three times.
+        assert_eq!(state.stats.faulted[2].load(Ordering::Relaxed), 3);
     }
 }
