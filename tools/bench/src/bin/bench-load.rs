@@ -53,6 +53,11 @@ fn addr_of(url: &str) -> Result<SocketAddr, String> {
         .ok_or_else(|| format!("{url:?} is not http://IP:PORT"))
 }
 
+/// How long a connect may take before it counts as an error.
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
+/// How long a control call to the synthetic S3 may take (they never wait on anything).
+const CONTROL_TIMEOUT: Duration = Duration::from_secs(10);
+
 /// One keep-alive connection.
 struct Conn {
     tx: http1::SendRequest<Empty<Bytes>>,
@@ -61,8 +66,10 @@ struct Conn {
 
 impl Conn {
     async fn open(addr: SocketAddr) -> Result<Conn, String> {
-        let stream = tokio::net::TcpStream::connect(addr)
+        // Bounded: a full accept backlog can hold a connect for minutes.
+        let stream = tokio::time::timeout(CONNECT_TIMEOUT, tokio::net::TcpStream::connect(addr))
             .await
+            .map_err(|_| format!("connect: no connection within {CONNECT_TIMEOUT:?}"))?
             .map_err(|e| format!("connect: {e}"))?;
         let _ = stream.set_nodelay(true);
         let (tx, conn) = http1::handshake(TokioIo::new(stream))
@@ -109,9 +116,9 @@ impl Conn {
 /// One request on a fresh connection (control calls to the synthetic S3).
 async fn once(addr: SocketAddr, method: Method, path: &str) -> Result<(u16, Bytes), String> {
     let mut c = Conn::open(addr).await?;
-    tokio::time::timeout(Duration::from_secs(10), c.call(method, path))
+    tokio::time::timeout(CONTROL_TIMEOUT, c.call(method, path))
         .await
-        .map_err(|_| format!("{path}: no answer within 10 s"))?
+        .map_err(|_| format!("{path}: no answer within {CONTROL_TIMEOUT:?}"))?
 }
 
 /// A number field of a flat JSON object (the stats endpoint's `s3_requests`, ...).
@@ -212,15 +219,20 @@ async fn update_client(w: usize, plan: Arc<UpdatePlan>) -> UpdateResult {
             tokio::time::sleep(Duration::from_millis(100)).await;
             continue;
         };
-        match c.call(Method::POST, &put).await {
-            Ok((200, _)) => {}
-            Ok((s, _)) => {
+        match tokio::time::timeout(CONTROL_TIMEOUT, c.call(Method::POST, &put)).await {
+            Ok(Ok((200, _))) => {}
+            Ok(Ok((s, _))) => {
                 fail(&mut r, format!("/_bench/put answered {s}"));
                 continue;
             }
-            Err(e) => {
+            Ok(Err(e)) => {
                 s3c = None;
                 fail(&mut r, e);
+                continue;
+            }
+            Err(_) => {
+                s3c = None;
+                fail(&mut r, "/_bench/put did not answer".into());
                 continue;
             }
         }
