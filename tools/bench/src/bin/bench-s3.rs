@@ -27,6 +27,9 @@
 //!   back (the request body, or N filler bytes);
 //! - `POST /_bench/delete?bucket=B&key=K`.
 //!
+//! Each flag can also come from the environment: `BENCH_S3_LAYOUT`, `BENCH_S3_ADDR`,
+//! `BENCH_S3_LATENCY_MS`, ... (a flag on the command line wins).
+//!
 //! Prints `bench-s3: listening on http://ADDR ...` once it listens and serves until killed.
 
 use std::collections::HashMap;
@@ -655,15 +658,32 @@ fn bucket_op(
     }
 }
 
+const FLAGS: [&str; 6] = [
+    "addr",
+    "layout",
+    "overlap",
+    "latency-ms",
+    "latency-on",
+    "max-stored-body",
+];
+
+/// `BENCH_S3_ADDR`, `BENCH_S3_LAYOUT`, `BENCH_S3_LATENCY_MS`, ... as flags, placed before
+/// the command line's so that a flag given there wins.
+fn env_flags() -> Vec<String> {
+    FLAGS
+        .iter()
+        .filter_map(|f| {
+            let var = format!("BENCH_S3_{}", f.to_uppercase().replace('-', "_"));
+            std::env::var(var)
+                .ok()
+                .filter(|v| !v.is_empty())
+                .map(|v| format!("--{f}={v}"))
+        })
+        .collect()
+}
+
 fn setup(args: &Args) -> Result<(SocketAddr, State, Layout), String> {
-    args.only(&[
-        "addr",
-        "layout",
-        "overlap",
-        "latency-ms",
-        "latency-on",
-        "max-stored-body",
-    ])?;
+    args.only(&FLAGS)?;
     let addr = args.parsed("addr", SocketAddr::from(([127, 0, 0, 1], 0)))?;
     let layout = Layout::parse(args.required("layout")?, args.parsed("overlap", 0u64)?)?;
     let latency = Duration::from_millis(args.parsed("latency-ms", 0u64)?);
@@ -692,7 +712,9 @@ fn setup(args: &Args) -> Result<(SocketAddr, State, Layout), String> {
 #[tokio::main]
 async fn main() -> ExitCode {
     let (addr, state, layout) =
-        match Args::parse(std::env::args().skip(1), &[]).and_then(|a| setup(&a)) {
+        match Args::parse(env_flags().into_iter().chain(std::env::args().skip(1)), &[])
+            .and_then(|a| setup(&a))
+        {
             Ok(s) => s,
             Err(e) => {
                 eprintln!("bench-s3: {e}\n{USAGE}");
