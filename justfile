@@ -38,3 +38,13 @@ lint:
 # CI, exactly as it runs on a clean clone.
 ci:
     bash .ci/run
+
+# The scale benchmark against the synthetic S3 (benches/scale.sh; BENCHMARKS.md, "Scale"):
+# `just bench-scale 1000000`; BENCH_LATENCY_MS=20 delays each listing page.
+bench-scale N="100000":
+    bash benches/scale.sh {{N}}
+
+# The soak: 1000 clients for 10 minutes while the synthetic S3 flaps between healthy,
+# hanging, bare 404 and 503 every 20 s (benches/soak.sh). Not part of CI.
+soak:
+    bash benches/soak.sh

@@ -4,10 +4,16 @@
 //! - `bench-seed`: puts N objects into a running S3 (or writes them into an s3s-fs data
 //!   directory) and writes the list of their routes for the wrk spread script;
 //! - `bench-presign`: prints a presigned URL for one object, or times `presigned_url`;
-//! - `bench-list`: lists buckets completely and says how long it took.
+//! - `bench-list`: lists buckets completely and says how long it took;
+//! - `bench-s3`: a synthetic S3 holding generated objects in memory (scale and soak
+//!   benchmarks; its pure parts are in [`synth`]);
+//! - `bench-load`: the load clients of `benches/scale.sh` (`update`) and
+//!   `benches/soak.sh` (`soak`).
 //!
 //! The object layout is fixed here so that every tool agrees on it: object `i` is
 //! `bench/<i>.bin`, in the public bucket for even `i` and the private bucket for odd `i`.
+
+pub mod synth;
 
 use std::collections::HashMap;
 use std::sync::Arc;

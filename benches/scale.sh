@@ -1,0 +1,184 @@
+#!/usr/bin/env bash
+# The scale benchmark: `bash benches/scale.sh N` (`just bench-scale N`).
+#
+# On 127.0.0.1 with free ports, it:
+#   1. builds the release binaries (parparchik, bench-s3, bench-list, bench-load);
+#   2. starts the synthetic S3 (bench-s3) holding N objects in total: 95% in
+#      public-bucket, 5% in private-bucket, a fifth of those (1% of N) also in
+#      public-bucket (duplicates); keys like dir0042/file0042123.bin (23 bytes);
+#   3. times a bare listing of both buckets page by page (bench-list, the service's own
+#      S3 client, one bucket after the other as start-up lists them);
+#   4. starts the service against it (no manifests yet) and polls /readiness every 50 ms:
+#      time to ready, VmRSS and VmHWM at ready, S3 requests and PUT bytes of start-up;
+#   5. runs BENCH_UPDATE_CLIENTS (16) clients for BENCH_UPDATE_SECONDS (10) s, each
+#      creating a new key in the synthetic S3 (/_bench/put) and announcing it with
+#      /update?filename=KEY: /update per second and bytes PUT to S3 per /update (the
+#      stats endpoint's counter of PUT bodies, before/after, once it stops moving);
+#   6. times one GET /list and reads VmHWM after it;
+#   7. prints one Markdown table row (and the header), plus details.
+#
+# Settings (environment): BENCH_LATENCY_MS=0 (delay of each listing page),
+# BENCH_UPDATE_CLIENTS=16 BENCH_UPDATE_SECONDS=10 BENCH_READY_TIMEOUT=1200 (seconds),
+# BENCH_KEEP=0 (1 leaves both servers running and the work directory in place),
+# BENCH_NO_BUILD=0. Binaries come from $CARGO_TARGET_DIR/release (default target/).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+ROOT=$PWD
+
+N=${1:-${BENCH_OBJECTS:-100000}}
+LAT=${BENCH_LATENCY_MS:-0}
+CLIENTS=${BENCH_UPDATE_CLIENTS:-16}
+SECS=${BENCH_UPDATE_SECONDS:-10}
+READY_TIMEOUT=${BENCH_READY_TIMEOUT:-1200}
+KEEP=${BENCH_KEEP:-0}
+BIN=${CARGO_TARGET_DIR:-$ROOT/target}/release
+PUB=public-bucket
+PRIV=private-bucket
+MANIFEST=.parparchik/files.json
+export AWS_ACCESS_KEY_ID=bench AWS_SECRET_ACCESS_KEY=bench # bench-s3 checks no signature
+
+log() { printf '[scale %s] %s\n' "$(date -u +%H:%M:%S)" "$*" >&2; }
+die() { log "error: $*"; exit 1; }
+now_ms() { local t=${EPOCHREALTIME/[.,]/}; echo "${t:0:-3}"; }
+
+[[ $N =~ ^[0-9]+$ ]] && [ "$N" -ge 100 ] && [ "$N" -le 10000000 ] || die "N must be 100..10000000, not '$N'"
+[[ $LAT =~ ^[0-9]+$ ]] || die "BENCH_LATENCY_MS must be a number"
+C_PUB=$((N * 95 / 100))
+C_PRIV=$((N - C_PUB))
+OVERLAP=20 # % of private-bucket's objects that are also in public-bucket
+
+if [ "${BENCH_NO_BUILD:-0}" != 1 ]; then
+  log "building release binaries"
+  cargo build --release -q --bin parparchik
+  cargo build --release -q -p parparchik-bench --bin bench-s3 --bin bench-list --bin bench-load
+fi
+for b in parparchik bench-s3 bench-list bench-load; do [ -x "$BIN/$b" ] || die "$BIN/$b is missing"; done
+
+WORK=$(mktemp -d /tmp/parparchik-scale.XXXXXX)
+PIDS=()
+cleanup() {
+  if [ "$KEEP" = 1 ]; then
+    log "BENCH_KEEP=1: left running: pids ${PIDS[*]:-none}; S3 ${S3:-?}, service ${SVC:-?}; files in $WORK"
+    return
+  fi
+  local p
+  for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null || true; done
+  for p in "${PIDS[@]}"; do wait "$p" 2>/dev/null || true; done
+  rm -rf "$WORK"
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+
+# A port below the ephemeral range (outgoing connections take those), used by no socket.
+EPHEMERAL_LOW=$(awk '{ print $1 }' /proc/sys/net/ipv4/ip_local_port_range 2>/dev/null || echo 32768)
+free_port() {
+  local p i span=$((EPHEMERAL_LOW - 10000))
+  for i in $(seq 200); do
+    p=$((10000 + (RANDOM * 32768 + RANDOM) % span))
+    if command -v ss >/dev/null; then
+      [ -z "$(ss -Htan "( sport = :$p )" 2>/dev/null)" ] || continue
+    elif (exec 3<>"/dev/tcp/127.0.0.1/$p") 2>/dev/null; then
+      continue
+    fi
+    echo "$p"
+    return
+  done
+  die "no free port found"
+}
+proc_kb() { awk -v f="$2:" '$1 == f { print $2 }' "/proc/$1/status" 2>/dev/null || echo 0; }
+mib() { awk -v k="$1" 'BEGIN { printf "%.0f MiB", k / 1024 }'; }
+secs() { awk -v m="$1" 'BEGIN { printf "%.2f s", m / 1000 }'; }
+stat_field() { curl -s --max-time 10 "$S3/_bench/stats" | sed -n "s/.*\"$1\":\([0-9]*\).*/\1/p"; }
+
+# --- synthetic S3 ------------------------------------------------------------------------
+"$BIN/bench-s3" --addr 127.0.0.1:0 --layout "$PUB:$C_PUB,$PRIV:$C_PRIV" --overlap "$OVERLAP" \
+  --latency-ms "$LAT" --latency-on list >"$WORK/s3.out" 2>&1 &
+PIDS+=($!)
+S3=
+for _ in $(seq 200); do
+  S3=$(sed -n 's/^bench-s3: listening on \(http:[^ ]*\).*/\1/p' "$WORK/s3.out")
+  [ -n "$S3" ] && break
+  sleep 0.05
+done
+[ -n "$S3" ] || die "bench-s3 did not start: $(cat "$WORK/s3.out")"
+log "$(head -1 "$WORK/s3.out")"
+
+# --- bare listing --------------------------------------------------------------------------
+"$BIN/bench-list" --endpoint "$S3" --bucket "$PUB" --bucket "$PRIV" --timeout 60 >"$WORK/list.out"
+LIST_MS=$(sed -n 's/^bench-list: objects=[0-9]* ms=\([0-9]*\)$/\1/p' "$WORK/list.out")
+LISTED=$(sed -n 's/^bench-list: objects=\([0-9]*\) .*/\1/p' "$WORK/list.out")
+[ "$LISTED" = "$N" ] || die "bench-list saw $LISTED objects, expected $N"
+log "bare listing of $N objects: $LIST_MS ms"
+curl -s --max-time 10 -X POST "$S3/_bench/reset" >/dev/null
+
+# --- the service ---------------------------------------------------------------------------
+PORT=$(free_port)
+SVC=http://127.0.0.1:$PORT
+T0=$(now_ms)
+PARPARCHIK_HOST=127.0.0.1 PARPARCHIK_PORT=$PORT S3_ENDPOINT=$S3 \
+  PARPARCHIK_BUCKETS="$PUB:$MANIFEST:true,$PRIV:$MANIFEST:false" \
+  "$BIN/parparchik" >"$WORK/service.log" 2>&1 &
+SPID=$!
+PIDS+=($SPID)
+READY_MS=
+while [ $(($(now_ms) - T0)) -lt $((READY_TIMEOUT * 1000)) ]; do
+  kill -0 "$SPID" 2>/dev/null || die "the service exited: $(tail -5 "$WORK/service.log")"
+  if [ "$(curl -s -o /dev/null -w '%{http_code}' --max-time 1 "$SVC/readiness")" = 200 ]; then
+    READY_MS=$(($(now_ms) - T0))
+    break
+  fi
+  sleep 0.05
+done
+[ -n "$READY_MS" ] || die "not ready within $READY_TIMEOUT s"
+RSS_READY=$(proc_kb "$SPID" VmRSS)
+HWM_READY=$(proc_kb "$SPID" VmHWM)
+FILES=$(curl -s --max-time 10 "$SVC/status" | sed -n 's/.*"file_count":\([0-9]*\).*/\1/p')
+START_CALLS=$(stat_field s3_requests)
+START_PUT=$(stat_field put_bytes)
+log "ready after $READY_MS ms, file_count=$FILES, VmRSS $(mib "$RSS_READY"), VmHWM $(mib "$HWM_READY"), start-up: $START_CALLS S3 requests, $START_PUT bytes PUT"
+
+# --- /update of new keys -------------------------------------------------------------------
+PUT_BEFORE=$(stat_field put_bytes)
+PUTS_BEFORE=$(curl -s --max-time 10 "$S3/_bench/stats" | sed -n 's/.*"put":\([0-9]*\).*/\1/p')
+"$BIN/bench-load" update --target "$SVC" --s3 "$S3" --bucket "$PUB" --clients "$CLIENTS" \
+  --seconds "$SECS" >"$WORK/update.out"
+UPDATE_LINE=$(tail -1 "$WORK/update.out")
+log "$UPDATE_LINE"
+# Writes that follow a response in the background count too: wait until the counter rests.
+PUT_AFTER=$(stat_field put_bytes)
+for _ in $(seq 60); do
+  sleep 1
+  p=$(stat_field put_bytes)
+  [ "$p" = "$PUT_AFTER" ] && break
+  PUT_AFTER=$p
+done
+PUTS_AFTER=$(curl -s --max-time 10 "$S3/_bench/stats" | sed -n 's/.*"put":\([0-9]*\).*/\1/p')
+kv() { sed -n "s/.* $1=\([^ ]*\).*/\1/p" <<<"$UPDATE_LINE"; }
+UPD_OK=$(kv ok)
+UPD_RATE=$(kv rate)
+BYTES_PER_UPDATE=$(awk -v a="$PUT_BEFORE" -v b="$PUT_AFTER" -v n="$UPD_OK" 'BEGIN { if (n > 0) printf "%.0f", (b - a) / n; else print "n/a" }')
+# Object PUTs other than the /_bench/put of the load client (which is not an S3 PUT).
+PUTS_PER_UPDATE=$(awk -v a="$PUTS_BEFORE" -v b="$PUTS_AFTER" -v n="$UPD_OK" 'BEGIN { if (n > 0) printf "%.2f", (b - a) / n; else print "n/a" }')
+
+# --- /list ----------------------------------------------------------------------------------
+LIST_OUT=$(curl -s -o /dev/null -w '%{http_code} %{time_total} %{size_download}' --max-time 900 "$SVC/list")
+read -r LIST_STATUS LIST_S LIST_BYTES <<<"$LIST_OUT"
+HWM_LIST=$(proc_kb "$SPID" VmHWM)
+RSS_LIST=$(proc_kb "$SPID" VmRSS)
+log "/list: $LIST_STATUS in $LIST_S s, $LIST_BYTES bytes; VmHWM $(mib "$HWM_LIST")"
+
+human_bytes() { awk -v b="$1" 'BEGIN { if (b == "n/a") print b; else if (b >= 1048576) printf "%.1f MiB", b / 1048576; else if (b >= 1024) printf "%.1f KiB", b / 1024; else printf "%d B", b }'; }
+echo
+echo "| N objects | latency per listing page | ready | bare listing | RSS at ready | VmHWM at ready | bytes per object (RSS at ready / N) | \`/update\` of a new key ($CLIENTS clients) | bytes PUT to S3 per \`/update\` | \`GET /list\` | VmHWM after \`/list\` |"
+echo "|---|---|---|---|---|---|---|---|---|---|---|"
+printf '| %s | %s ms | %s | %s | %s | %s | %s | %s/s | %s | %s (%s) | %s |\n' \
+  "$N" "$LAT" "$(secs "$READY_MS")" "$(secs "$LIST_MS")" "$(mib "$RSS_READY")" "$(mib "$HWM_READY")" \
+  "$(awk -v k="$RSS_READY" -v n="$N" 'BEGIN { printf "%.0f", k * 1024 / n }')" \
+  "$UPD_RATE" "$(human_bytes "$BYTES_PER_UPDATE")" "$(awk -v s="$LIST_S" 'BEGIN { printf "%.2f s", s }')" "$LIST_STATUS" "$(mib "$HWM_LIST")"
+echo
+echo "details: n=$N public=$C_PUB private=$C_PRIV duplicates=$((C_PRIV * OVERLAP / 100)) file_count=$FILES latency_ms=$LAT"
+echo "details: ready_ms=$READY_MS bare_list_ms=$LIST_MS rss_ready_kb=$RSS_READY hwm_ready_kb=$HWM_READY startup_s3_requests=$START_CALLS startup_put_bytes=$START_PUT"
+echo "details: update_ok=$UPD_OK put_bytes_per_update=$BYTES_PER_UPDATE s3_puts_per_update=$PUTS_PER_UPDATE"
+echo "details: $UPDATE_LINE"
+echo "details: list_status=$LIST_STATUS list_s=$LIST_S list_bytes=$LIST_BYTES hwm_after_list_kb=$HWM_LIST rss_after_list_kb=$RSS_LIST"
+echo "details: service: $(grep -m1 -o 'start-up: ready with.*' "$WORK/service.log" || echo 'no start-up line')"
