@@ -6,6 +6,7 @@ use std::time::Instant;
 
 use crate::config::Config;
 use crate::http::access::RateLimiter;
+use crate::keycache::KeyCache;
 use crate::metrics::Metrics;
 use crate::registry::Registry;
 use crate::s3::S3Client;
@@ -13,6 +14,9 @@ use crate::s3::client::ClientSettings;
 use crate::s3::urls::DownloadUrls;
 use crate::storage::coalesce::HeadCoalescer;
 use crate::storage::misses::MissCache;
+
+/// Files whose confirmation time and redirect URLs are kept (the most recently asked).
+const CACHED_FILES: usize = 65_536;
 use crate::storage::persist::ManifestStore;
 use crate::storage::sync::SyncState;
 
@@ -33,6 +37,11 @@ pub struct App {
     pub heads: HeadCoalescer,
     /// Keys S3 recently proved missing, per bucket.
     pub misses: MissCache,
+    /// When S3 last confirmed a file (ms on [`App::now_ms`]'s clock, plus one), for the
+    /// files people ask for; read by `PARPARCHIK_VERIFY_TTL`.
+    pub confirmed: KeyCache<u64>,
+    /// Redirect URLs built for the files people ask for.
+    pub redirect_urls: KeyCache<crate::http::handlers::UrlSlot>,
     pub sync: SyncState,
     pub rate_limiter: Option<RateLimiter>,
     /// `Cache-Control` of redirects, parsed once.
@@ -69,6 +78,8 @@ impl App {
             manifests: ManifestStore::new(config.buckets.len()),
             registry: Registry::default(),
             heads: HeadCoalescer::default(),
+            confirmed: KeyCache::new(CACHED_FILES),
+            redirect_urls: KeyCache::new(CACHED_FILES),
             misses: MissCache::new(config.storage.miss_ttl, config.storage.miss_cache_entries),
             sync: SyncState::default(),
             rate_limiter: config

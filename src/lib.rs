@@ -8,6 +8,7 @@
 pub mod app;
 pub mod config;
 pub mod http;
+pub mod keycache;
 pub mod log;
 pub mod metrics;
 pub mod registry;

@@ -426,3 +426,76 @@ async fn one_listing_cannot_empty_a_bucket_unless_a_second_confirms_it() {
     assert_eq!(v["count"], 42);
     svc.stop().await;
 }
+
+#[tokio::test]
+async fn a_foreign_manifest_of_phantoms_costs_a_few_calls_not_one_per_key() {
+    let Rig { s3, proxy, svc } = rig_with(small_s3().await, &[]).await;
+    let seed = s3.client();
+    // Another writer (an older edition, say) lists 20 000 keys that do not exist.
+    let mut m = seed.manifest(PUBLIC).await.expect("manifest");
+    let files = m["files"].as_array_mut().expect("files");
+    for i in 0..BULK {
+        files.push(serde_json::json!({
+            "key": format!("phantom/{i:06}.txt"), "bucket": PUBLIC, "bucket_type": "public",
+            "route": format!("/{PUBLIC}/phantom/{i:06}.txt"), "size": 1,
+            "last_modified": "2026-05-05T10:00:00Z"
+        }));
+    }
+    seed.put(PUBLIC, MANIFEST, serde_json::to_vec(&m).expect("JSON"))
+        .await;
+
+    // A change makes this replica write that manifest: its swap loses, it merges.
+    seed.put(PUBLIC, "fresh.txt", "fresh").await;
+    let mark = proxy.mark();
+    let started = Instant::now();
+    let (s, v) = svc.get_json("/update?filename=fresh.txt").await;
+    let took = started.elapsed();
+    assert_eq!(s, 200, "{v}");
+    let calls = proxy.requests_since(mark);
+    let heads = calls.iter().filter(|c| c.starts_with("HEAD ")).count();
+    assert!(
+        heads <= 20,
+        "the request waited on {heads} HEADs ({} calls in all, {took:?})",
+        calls.len()
+    );
+    assert!(
+        seed.manifest_keys(PUBLIC)
+            .await
+            .contains(&"fresh.txt".to_owned()),
+        "the change is durable"
+    );
+    // The background sync settles the dispute from one listing: the phantoms go, the
+    // files stay (the removal guard does not stop this: a second listing agrees).
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while svc.app.registry.get("phantom/000000.txt").is_some() {
+        assert!(Instant::now() < deadline, "phantoms settled by a sync");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert_eq!(
+        registered(&svc).keys().cloned().collect::<Vec<_>>(),
+        ["fresh.txt", "hello.txt", "secret.bin"]
+    );
+    svc.stop().await;
+}
+
+#[tokio::test]
+async fn a_manifest_over_the_size_limit_is_not_read_whole() {
+    let s3 = small_s3().await;
+    let seed = s3.client();
+    // A manifest of 200 KiB that would say a file lives elsewhere.
+    let padding = "x".repeat(200 * 1024);
+    let body = serde_json::json!({"version": 1, "bucket": PUBLIC, "padding": padding,
+        "files": [{"key": "hello.txt", "bucket": PRIVATE, "size": 5,
+                   "last_modified": "2026-05-05T10:00:00Z"}]});
+    seed.put(PUBLIC, MANIFEST, serde_json::to_vec(&body).expect("JSON"))
+        .await;
+    let Rig {
+        s3: _s3,
+        proxy: _proxy,
+        svc,
+    } = rig_with(s3, &[("PARPARCHIK_MANIFEST_MAX_BYTES", "65536")]).await;
+    // Ignored: the bucket was rebuilt from its listing, and the service is ready.
+    assert_eq!(svc.app.registry.get("hello.txt").map(|e| e.bucket), Some(0));
+    assert_eq!(svc.app.registry.len(), 2);
+    svc.stop().await;
+}

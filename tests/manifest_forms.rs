@@ -190,7 +190,7 @@ fn render_then_parse_gives_the_same_entries() {
 
     let mut expected: Vec<ManifestEntry> = entries
         .iter()
-        .map(|e| entry(&e.key, PRIVATE, e.size, &e.last_modified))
+        .map(|e| entry(&e.key, PRIVATE, e.size, &e.last_modified()))
         .collect();
     expected.sort_by(|a, b| a.key.cmp(&b.key));
     // Parsed as stored in another bucket: the names come from the file itself.

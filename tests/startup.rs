@@ -47,7 +47,7 @@ fn registered(svc: &Service, index: usize) -> Holdings {
         .registry
         .entries_in(index)
         .iter()
-        .map(|e| (e.key.clone(), (e.size, e.last_modified.clone())))
+        .map(|e| (e.key.clone(), (e.size, e.last_modified())))
         .collect()
 }
 
@@ -453,15 +453,15 @@ async fn manifests_in_old_forms_are_accepted() {
     // Entries are normalised, whatever form the manifest had.
     let e = svc.app.registry.get("lua.txt").expect("registered");
     assert_eq!(
-        (e.bucket, e.size, e.last_modified.as_str()),
+        (e.bucket, e.size, e.last_modified().as_str()),
         (0, size, meta.last_modified.as_str())
     );
-    assert_rfc3339_utc(&e.last_modified);
+    assert_rfc3339_utc(&e.last_modified());
     let old = svc.app.registry.get("old.txt").expect("registered");
     assert_eq!(old.bucket, 1);
-    assert_rfc3339_utc(&old.last_modified);
+    assert_rfc3339_utc(&old.last_modified());
     assert_ne!(
-        old.last_modified, "2026-05-05T10:00:00Z",
+        old.last_modified(), "2026-05-05T10:00:00Z",
         "S3's time, not the stale manifest's"
     );
 

@@ -2,6 +2,7 @@
 
 use std::sync::Arc;
 
+use bytes::Bytes;
 use hyper::{Method, Response, StatusCode};
 use serde_json::{Value, json};
 
@@ -16,6 +17,14 @@ use crate::storage::{locate, persist, sync};
 use crate::warn;
 
 const GET_HEAD: &str = "GET, HEAD";
+
+/// The redirect URLs last built for one file (in [`App::redirect_urls`]).
+#[derive(Default)]
+pub struct UrlSlot {
+    public: Option<Bytes>,
+    /// `(unix second, signed for HEAD, URL)`.
+    presigned: Option<(i64, bool, Bytes)>,
+}
 /// Longest path and query accepted; longer is 414. Keys are at most 1024 bytes, which
 /// percent-encoded is at most 3 KiB.
 pub const MAX_TARGET_BYTES: usize = 8 * 1024;
@@ -253,21 +262,39 @@ fn file_not_found(bucket: BucketRef, key: &str, app: &App) -> Response<Body> {
 /// The redirect for an entry S3 has confirmed (or, S3 being down, the registry vouches for).
 fn redirect_to(app: &App, method: &Method, entry: &Entry) -> Response<Body> {
     let b = &app.config.buckets[entry.bucket];
+    // A public URL never changes; a presigned URL is byte-identical for the whole second
+    // of its `X-Amz-Date`, so one signature serves every request of that second.
     let location = if b.public {
-        entry.public_url(|| app.urls.public_url(&b.name, &entry.key))
+        app.redirect_urls
+            .with(entry.bucket, &entry.key, UrlSlot::default, |slot| {
+                slot.public
+                    .get_or_insert_with(|| Bytes::from(app.urls.public_url(&b.name, &entry.key)))
+                    .clone()
+            })
     } else {
         // Presigned for the method the client used: a HEAD signature differs from a GET one.
         let head = method == Method::HEAD;
         let now = time::OffsetDateTime::now_utc();
-        let signed = entry.presigned_url(now.unix_timestamp(), head, || {
-            app.urls.presigned_url(
-                if head { "HEAD" } else { "GET" },
-                &b.name,
-                &entry.key,
-                app.config.presign_expires,
-                now,
-            )
-        });
+        let second = now.unix_timestamp();
+        let signed = app
+            .redirect_urls
+            .with(entry.bucket, &entry.key, UrlSlot::default, |slot| {
+                if let Some((s, h, url)) = &slot.presigned
+                    && *s == second
+                    && *h == head
+                {
+                    return Ok(url.clone());
+                }
+                let url = Bytes::from(app.urls.presigned_url(
+                    if head { "HEAD" } else { "GET" },
+                    &b.name,
+                    &entry.key,
+                    app.config.presign_expires,
+                    now,
+                )?);
+                slot.presigned = Some((second, head, url.clone()));
+                Ok::<_, crate::sigv4::PresignError>(url)
+            });
         match signed {
             Ok(url) => url,
             Err(e) => return respond::error(StatusCode::INTERNAL_SERVER_ERROR, &e.to_string()),
@@ -295,7 +322,7 @@ async fn download(app: &Arc<App>, method: &Method, bucket: BucketRef, key: &str)
     let Some(known) = app.registry.get(key) else {
         return download_unknown(app, method, bucket, key).await;
     };
-    if ttl_ms > 0 && known.verified_within(app.now_ms(), ttl_ms) {
+    if ttl_ms > 0 && crate::storage::locate::confirmed_within(app, &known, ttl_ms) {
         return answer(app, method, bucket, key, Some(&known));
     }
     // The check runs on its own task: when S3 is slow the route is answered from the

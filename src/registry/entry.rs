@@ -1,129 +1,63 @@
 //! A registered file, and its JSON form (in `/list`, `/update`, `/relocate`, manifests).
-
-use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
-use std::sync::{Mutex, OnceLock};
-
-use bytes::Bytes;
+//!
+//! Pure data, kept small: a million entries are the service's memory. What only files
+//! people ask for need (when S3 last confirmed them, the redirect URLs built for them)
+//! lives in bounded caches outside the registry.
 
 use serde::Serialize;
 
 use crate::config::BucketConfig;
 
 /// A file the registry knows: which bucket holds it now, and what S3 said of it.
-#[derive(Debug)]
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Entry {
     pub key: String,
     /// Index into the configured buckets (its priority).
     pub bucket: usize,
     pub size: u64,
-    /// RFC 3339 UTC, normalised whatever S3 or an old manifest said.
-    pub last_modified: String,
-    /// `last_modified` as Unix seconds, parsed once so `/metrics` stays cheap.
-    pub modified_unix: Option<i64>,
-    /// When S3 last confirmed the entry, as milliseconds on the service's monotonic clock
-    /// plus one (0 = never); read lock-free on the redirect path.
-    verified_at: AtomicU64,
-    /// Redirect URLs built for this entry, reused (an entry never changes: a change is
-    /// a new entry, with an empty cache).
-    urls: UrlCache,
+    /// Last modification as Unix seconds ([`UNKNOWN_TIME`] when S3 or an old manifest
+    /// gave none that parses); rendered as RFC 3339 UTC.
+    modified: i64,
 }
 
-/// A public URL never changes; a presigned URL is byte-identical for the whole second
-/// of its `X-Amz-Date`, so one signature serves every request of that second.
-#[derive(Debug, Default)]
-struct UrlCache {
-    public: OnceLock<Bytes>,
-    /// `(unix second, signed for HEAD, URL)`.
-    presigned: Mutex<Option<(i64, bool, Bytes)>>,
-}
-
-impl Clone for Entry {
-    fn clone(&self) -> Self {
-        Entry {
-            key: self.key.clone(),
-            bucket: self.bucket,
-            size: self.size,
-            last_modified: self.last_modified.clone(),
-            modified_unix: self.modified_unix,
-            verified_at: AtomicU64::new(self.verified_at.load(Relaxed)),
-            urls: UrlCache::default(),
-        }
-    }
-}
-
-impl PartialEq for Entry {
-    /// Equal when a manifest would say the same; verification time does not count.
-    fn eq(&self, other: &Self) -> bool {
-        self.key == other.key
-            && self.bucket == other.bucket
-            && self.size == other.size
-            && self.last_modified == other.last_modified
-    }
-}
-
-impl Eq for Entry {}
+/// `modified` of an entry whose time is unknown (rendered as `""`).
+const UNKNOWN_TIME: i64 = i64::MIN;
 
 impl Entry {
     pub fn new(
         key: impl Into<String>,
         bucket: usize,
         size: u64,
-        last_modified: impl Into<String>,
+        last_modified: impl AsRef<str>,
     ) -> Entry {
-        let last_modified = last_modified.into();
         Entry {
             key: key.into(),
             bucket,
             size,
-            modified_unix: crate::timefmt::parse(&last_modified).map(|t| t.unix_timestamp()),
-            last_modified,
-            verified_at: AtomicU64::new(0),
-            urls: UrlCache::default(),
+            modified: crate::timefmt::parse(last_modified.as_ref())
+                .map_or(UNKNOWN_TIME, |t| t.unix_timestamp()),
         }
     }
 
-    pub fn mark_verified(&self, now_ms: u64) {
-        self.verified_at.store(now_ms + 1, Relaxed);
+    /// RFC 3339 UTC (`2026-05-05T10:00:00Z`), or `""` when unknown.
+    pub fn last_modified(&self) -> String {
+        self.modified_unix()
+            .and_then(|t| time::OffsetDateTime::from_unix_timestamp(t).ok())
+            .map(crate::timefmt::format)
+            .unwrap_or_default()
     }
 
-    /// Whether S3 confirmed the entry less than `ttl_ms` ago.
-    pub fn verified_within(&self, now_ms: u64, ttl_ms: u64) -> bool {
-        match self.verified_at.load(Relaxed) {
-            0 => false,
-            at => now_ms.saturating_sub(at - 1) < ttl_ms,
-        }
+    /// Whether this entry says `last_modified` (an RFC 3339 string as S3 metadata is
+    /// normalised), without formatting its own time.
+    pub fn modified_at(&self, last_modified: &str) -> bool {
+        let other =
+            crate::timefmt::parse(last_modified).map_or(UNKNOWN_TIME, |t| t.unix_timestamp());
+        other == self.modified
     }
 
-    /// The public URL, built by `build` the first time.
-    pub fn public_url(&self, build: impl FnOnce() -> String) -> Bytes {
-        self.urls
-            .public
-            .get_or_init(|| Bytes::from(build()))
-            .clone()
-    }
-
-    /// The presigned URL for `second` and method, built by `build` unless this second's
-    /// is cached.
-    pub fn presigned_url<E>(
-        &self,
-        second: i64,
-        head: bool,
-        build: impl FnOnce() -> Result<String, E>,
-    ) -> Result<Bytes, E> {
-        let mut slot = self
-            .urls
-            .presigned
-            .lock()
-            .unwrap_or_else(|p| p.into_inner());
-        if let Some((s, h, url)) = slot.as_ref()
-            && *s == second
-            && *h == head
-        {
-            return Ok(url.clone());
-        }
-        let url = Bytes::from(build()?);
-        *slot = Some((second, head, url.clone()));
-        Ok(url)
+    /// Last modification as Unix seconds, when known.
+    pub fn modified_unix(&self) -> Option<i64> {
+        (self.modified != UNKNOWN_TIME).then_some(self.modified)
     }
 
     /// `/<bucket>/<key>`.
@@ -139,7 +73,7 @@ impl Entry {
             bucket_type: b.bucket_type(),
             route: route(&b.name, &self.key),
             size: self.size,
-            last_modified: &self.last_modified,
+            last_modified: self.last_modified(),
         }
     }
 }
@@ -161,7 +95,7 @@ pub struct EntryJson<'a> {
     pub bucket_type: &'static str,
     pub route: String,
     pub size: u64,
-    pub last_modified: &'a str,
+    pub last_modified: String,
 }
 
 #[cfg(test)]
@@ -195,36 +129,20 @@ mod tests {
     }
 
     #[test]
-    fn urls_are_built_once_per_entry_and_second() {
-        let e = Entry::new("k", 0, 1, "t");
-        let mut builds = 0;
-        for _ in 0..3 {
-            e.public_url(|| {
-                builds += 1;
-                "u".into()
-            });
-        }
-        assert_eq!(builds, 1);
-        let mut signs = 0;
-        let mut sign = |s: &str| -> Result<String, ()> {
-            signs += 1;
-            Ok(s.to_owned())
-        };
-        assert_eq!(e.presigned_url(10, false, || sign("a")).unwrap(), "a");
-        assert_eq!(e.presigned_url(10, false, || sign("b")).unwrap(), "a");
-        assert_eq!(e.presigned_url(10, true, || sign("c")).unwrap(), "c");
-        assert_eq!(e.presigned_url(11, true, || sign("d")).unwrap(), "d");
-        assert_eq!(signs, 3);
+    fn time_round_trips_and_unknown_is_empty() {
+        let e = Entry::new("k", 0, 1, "2026-05-05T10:00:00Z");
+        assert_eq!(e.last_modified(), "2026-05-05T10:00:00Z");
+        assert!(e.modified_at("2026-05-05T10:00:00Z"));
+        assert!(!e.modified_at("2026-05-05T10:00:01Z"));
+        let unknown = Entry::new("k", 0, 1, "not a time");
+        assert_eq!(unknown.last_modified(), "");
+        assert_eq!(unknown.modified_unix(), None);
+        assert!(unknown.modified_at(""));
     }
 
     #[test]
-    fn verification_window() {
-        let e = Entry::new("k", 0, 1, "t");
-        assert!(!e.verified_within(1000, 5000));
-        e.mark_verified(1000);
-        assert!(e.verified_within(1000, 5000));
-        assert!(e.verified_within(5999, 5000));
-        assert!(!e.verified_within(6000, 5000));
-        assert!(!e.verified_within(1000, 0));
+    fn an_entry_is_small() {
+        // key (24) + bucket (8) + size (8) + time (8): memory per file is the point.
+        assert!(std::mem::size_of::<Entry>() <= 48);
     }
 }

@@ -40,9 +40,36 @@ impl Dirty {
     }
 }
 
+/// A registered entry in the registry's set, found by its key: the key is stored once,
+/// in the entry (a map from key to entry would hold every key twice).
+#[derive(Clone, Debug)]
+struct Held(Arc<Entry>);
+
+impl std::borrow::Borrow<str> for Held {
+    fn borrow(&self) -> &str {
+        &self.0.key
+    }
+}
+
+impl std::hash::Hash for Held {
+    fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
+        self.0.key.as_str().hash(state);
+    }
+}
+
+impl PartialEq for Held {
+    fn eq(&self, other: &Held) -> bool {
+        self.0.key == other.0.key
+    }
+}
+
+impl Eq for Held {}
+
+type Files = HashSet<Held>;
+
 #[derive(Default)]
 struct State {
-    files: HashMap<String, Arc<Entry>>,
+    files: Files,
     duplicates: HashSet<String>,
     /// Counts mutations, so a sync can tell which ones happened while it listed.
     seq: u64,
@@ -82,7 +109,7 @@ impl Registry {
 
     /// The entry of `key`; the lock is held for the lookup only.
     pub fn get(&self, key: &str) -> Option<Arc<Entry>> {
-        self.read().files.get(key).cloned()
+        self.read().files.get(key).map(|h| Arc::clone(&h.0))
     }
 
     pub fn len(&self) -> usize {
@@ -105,21 +132,14 @@ impl Registry {
     /// As [`Registry::upsert`], for an entry the caller keeps a handle to.
     pub fn upsert_arc(&self, entry: Arc<Entry>) -> Dirty {
         let mut state = self.write();
-        match state.files.get(&entry.key) {
-            Some(old) if **old == *entry => Dirty::default(),
-            Some(old) => {
-                let dirty = Dirty::default().with(old.bucket).with(entry.bucket);
-                state.touch(&entry.key);
-                state.files.insert(entry.key.clone(), entry);
-                dirty
-            }
-            None => {
-                let dirty = Dirty::default().with(entry.bucket);
-                state.touch(&entry.key);
-                state.files.insert(entry.key.clone(), entry);
-                dirty
-            }
-        }
+        let dirty = match state.files.get(entry.key.as_str()) {
+            Some(old) if *old.0 == *entry => return Dirty::default(),
+            Some(old) => Dirty::default().with(old.0.bucket).with(entry.bucket),
+            None => Dirty::default().with(entry.bucket),
+        };
+        state.touch(&entry.key);
+        state.files.replace(Held(entry));
+        dirty
     }
 
     /// Loads entries (the manifests' registered state at start-up) where the registry has
@@ -129,8 +149,8 @@ impl Registry {
         let mut state = self.write();
         let mut loaded = 0;
         for e in entries {
-            if !state.files.contains_key(&e.key) {
-                state.files.insert(e.key.clone(), Arc::new(e));
+            if !state.files.contains(e.key.as_str()) {
+                state.files.insert(Held(Arc::new(e)));
                 loaded += 1;
             }
         }
@@ -146,10 +166,10 @@ impl Registry {
     pub fn remove(&self, key: &str) -> Dirty {
         let mut state = self.write();
         state.duplicates.remove(key);
-        match state.files.remove(key) {
+        match state.files.take(key) {
             Some(old) => {
                 state.touch(key);
-                Dirty::default().with(old.bucket)
+                Dirty::default().with(old.0.bucket)
             }
             None => Dirty::default(),
         }
@@ -170,28 +190,28 @@ impl Registry {
     /// Keys that requests changed after `since` (see [`Registry::mutation_seq`]) keep
     /// the registry's state: the request saw S3 later than the listing did.
     pub fn replace(&self, new: Reconciled, since: u64) -> Dirty {
-        let mut files: HashMap<String, Arc<Entry>> = HashMap::with_capacity(new.files.len());
+        let mut files: Files = HashSet::with_capacity(new.files.len());
         let mut dirty = Dirty::default();
         {
             let old = self.read();
-            for (key, entry) in new.files {
-                match old.files.get(&key) {
-                    Some(o) if **o == entry => {
-                        files.insert(key, Arc::clone(o));
+            for entry in new.files {
+                match old.files.get(entry.key.as_str()) {
+                    Some(o) if *o.0 == entry => {
+                        files.insert(o.clone());
                     }
                     Some(o) => {
-                        dirty = dirty.with(o.bucket).with(entry.bucket);
-                        files.insert(key, Arc::new(entry));
+                        dirty = dirty.with(o.0.bucket).with(entry.bucket);
+                        files.insert(Held(Arc::new(entry)));
                     }
                     None => {
                         dirty = dirty.with(entry.bucket);
-                        files.insert(key, Arc::new(entry));
+                        files.insert(Held(Arc::new(entry)));
                     }
                 }
             }
-            for (key, o) in &old.files {
-                if !files.contains_key(key) {
-                    dirty = dirty.with(o.bucket);
+            for o in &old.files {
+                if !files.contains(o.0.key.as_str()) {
+                    dirty = dirty.with(o.0.bucket);
                 }
             }
         }
@@ -205,16 +225,16 @@ impl Registry {
             .map(|(k, _)| k.clone())
             .collect();
         for key in newer {
-            if let Some(listed) = files.get(&key) {
-                dirty = dirty.with(listed.bucket);
+            if let Some(listed) = files.get(key.as_str()) {
+                dirty = dirty.with(listed.0.bucket);
             }
-            match state.files.get(&key) {
+            match state.files.get(key.as_str()) {
                 Some(current) => {
-                    dirty = dirty.with(current.bucket);
-                    files.insert(key, Arc::clone(current));
+                    dirty = dirty.with(current.0.bucket);
+                    files.replace(current.clone());
                 }
                 None => {
-                    files.remove(&key);
+                    files.remove(key.as_str());
                 }
             }
         }
@@ -224,19 +244,44 @@ impl Registry {
         dirty
     }
 
+    /// Per bucket: how many entries it has now, and how many of them `new` would drop
+    /// (keys it no longer has anywhere).
+    pub fn removal_counts(&self, new: &Reconciled, buckets: usize) -> Vec<(usize, usize)> {
+        let state = self.read();
+        let mut registered = vec![0usize; buckets];
+        let mut kept = vec![0usize; buckets];
+        for Held(e) in &state.files {
+            if let Some(n) = registered.get_mut(e.bucket) {
+                *n += 1;
+            }
+        }
+        for e in &new.files {
+            if let Some(Held(current)) = state.files.get(e.key.as_str())
+                && let Some(n) = kept.get_mut(current.bucket)
+            {
+                *n += 1;
+            }
+        }
+        registered
+            .into_iter()
+            .zip(kept)
+            .map(|(r, k)| (r, r.saturating_sub(k)))
+            .collect()
+    }
+
     /// Entries of one bucket (unsorted): a snapshot of `Arc`s, cheap to take.
     pub fn entries_in(&self, bucket: usize) -> Vec<Arc<Entry>> {
         self.read()
             .files
-            .values()
-            .filter(|e| e.bucket == bucket)
-            .cloned()
+            .iter()
+            .filter(|h| h.0.bucket == bucket)
+            .map(|h| Arc::clone(&h.0))
             .collect()
     }
 
     /// Every entry (unsorted).
     pub fn all(&self) -> Vec<Arc<Entry>> {
-        self.read().files.values().cloned().collect()
+        self.read().files.iter().map(|h| Arc::clone(&h.0)).collect()
     }
 
     /// The contract's four gauges. `now` is Unix seconds.
@@ -249,11 +294,11 @@ impl Registry {
         {
             let state = self.read();
             duplicates = state.duplicates.len() as u64;
-            for e in state.files.values() {
+            for Held(e) in &state.files {
                 if let Some(n) = per_bucket.get_mut(e.bucket) {
                     *n += 1;
                 }
-                if let Some(t) = e.modified_unix {
+                if let Some(t) = e.modified_unix() {
                     if t >= week_ago && t <= now {
                         week += 1;
                     }
@@ -302,8 +347,8 @@ mod tests {
         r.upsert(Entry::new("a", 0, 1, "t"));
         r.upsert(Entry::new("b", 1, 1, "t"));
         let mut new = Reconciled::default();
-        new.files.insert("a".into(), Entry::new("a", 0, 1, "t"));
-        new.files.insert("c".into(), Entry::new("c", 2, 1, "t"));
+        new.files.push(Entry::new("a", 0, 1, "t"));
+        new.files.push(Entry::new("c", 2, 1, "t"));
         let since = r.mutation_seq();
         assert_eq!(r.replace(new, since), Dirty::default().with(1).with(2));
         assert_eq!(r.len(), 2);
@@ -319,12 +364,8 @@ mod tests {
         r.upsert(Entry::new("gone", 0, 1, "t"));
         r.remove("gone");
         let mut listing = Reconciled::default();
-        listing
-            .files
-            .insert("stale".into(), Entry::new("stale", 0, 1, "t"));
-        listing
-            .files
-            .insert("gone".into(), Entry::new("gone", 0, 1, "t"));
+        listing.files.push(Entry::new("stale", 0, 1, "t"));
+        listing.files.push(Entry::new("gone", 0, 1, "t"));
         r.replace(listing, since);
         assert!(
             r.get("fresh").is_some(),

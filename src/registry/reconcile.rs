@@ -10,7 +10,8 @@ use crate::s3::ListedObject;
 /// The registry a set of listings implies.
 #[derive(Debug, Default)]
 pub struct Reconciled {
-    pub files: HashMap<String, Entry>,
+    /// One entry per key, in no particular order.
+    pub files: Vec<Entry>,
     /// Keys present in more than one bucket.
     pub duplicates: HashSet<String>,
 }
@@ -28,8 +29,10 @@ pub fn reconcile(
     home: impl Fn(&str) -> Option<usize>,
 ) -> Reconciled {
     let total: usize = listings.iter().map(Vec::len).sum();
+    // Key → position in `files`; borrows the listings' keys, so nothing is copied twice.
+    let mut at: HashMap<&str, usize> = HashMap::with_capacity(total);
     let mut out = Reconciled {
-        files: HashMap::with_capacity(total),
+        files: Vec::with_capacity(total),
         duplicates: HashSet::new(),
     };
     for (i, listing) in listings.iter().enumerate() {
@@ -38,22 +41,30 @@ pub fn reconcile(
             if bucket.owns(&o.key) {
                 continue;
             }
-            let entry = || Entry::new(o.key.clone(), i, o.size, o.last_modified.clone());
-            match out.files.get_mut(&o.key) {
+            let entry = || Entry::new(o.key.clone(), i, o.size, &o.last_modified);
+            match at.get(o.key.as_str()) {
                 None => {
-                    out.files.insert(o.key.clone(), entry());
+                    at.insert(&o.key, out.files.len());
+                    out.files.push(entry());
                 }
-                Some(first) => {
+                Some(&first) => {
                     out.duplicates.insert(o.key.clone());
                     // A later bucket takes the key only when it is the key's home.
                     if home(&o.key) == Some(i) {
-                        *first = entry();
+                        out.files[first] = entry();
                     }
                 }
             }
         }
     }
     out
+}
+
+impl Reconciled {
+    /// The entry of `key`, if any (a scan: for tests and small sets).
+    pub fn get(&self, key: &str) -> Option<&Entry> {
+        self.files.iter().find(|e| e.key == key)
+    }
 }
 
 #[cfg(test)]
@@ -89,20 +100,20 @@ mod tests {
         ];
         let r = reconcile(&buckets, &listings, |_| None);
         assert_eq!(r.files.len(), 2);
-        assert_eq!(r.files["x"].bucket, 0);
-        assert_eq!(r.files["y"].bucket, 1);
+        assert_eq!(r.get("x").map(|e| e.bucket).unwrap(), 0);
+        assert_eq!(r.get("y").map(|e| e.bucket).unwrap(), 1);
         assert_eq!(r.duplicates, HashSet::from(["x".to_owned()]));
 
         // Sticky: a key whose home still holds it stays there, whatever the priority.
         let r = reconcile(&buckets, &listings, |k| (k == "x").then_some(1));
-        assert_eq!(r.files["x"].bucket, 1);
+        assert_eq!(r.get("x").map(|e| e.bucket).unwrap(), 1);
         assert_eq!(r.duplicates, HashSet::from(["x".to_owned()]));
 
         // A home that no longer holds the key does not keep it.
         let r = reconcile(&buckets, &[vec![obj("x")], vec![obj("y")]], |k| {
             (k == "x").then_some(1)
         });
-        assert_eq!(r.files["x"].bucket, 0);
+        assert_eq!(r.get("x").map(|e| e.bucket).unwrap(), 0);
         assert!(r.duplicates.is_empty());
     }
 }

@@ -383,7 +383,10 @@ impl S3Client {
                 .metrics
                 .record_s3(call.op, outcome, started.elapsed());
             let storage_failed = matches!(&result, Err(f) if matches!(f.error, S3Error::Unavailable { .. } | S3Error::Unproven { .. }));
+            let bodiless_404 = call.method == reqwest::Method::HEAD
+                && matches!(&result, Err(f) if f.status == Some(404));
             if matches!(&result, Err(f) if matches!(f.error, S3Error::Unproven { .. }))
+                && !bodiless_404
                 && !call.bucket.is_empty()
             {
                 // An answer that is not S3's voids what the bucket proved before.

@@ -41,23 +41,38 @@ pub async fn check(app: &App, bucket: usize, key: &str) -> Result<ObjectMeta, S3
     answer
 }
 
-/// Registers `key` in `bucket` with S3's metadata and marks it verified. The common
+/// Registers `key` in `bucket` with S3's metadata and notes the confirmation. The common
 /// case, an entry S3 confirms unchanged, allocates nothing and takes no write lock.
 fn register(app: &App, key: &str, bucket: usize, meta: &ObjectMeta) -> (Arc<Entry>, Dirty) {
-    let now = app.now_ms();
+    note_confirmed(app, bucket, key);
     if let Some(e) = app.registry.get(key)
         && e.bucket == bucket
         && e.size == meta.size
-        && e.last_modified == meta.last_modified
+        && e.modified_at(&meta.last_modified)
     {
-        e.mark_verified(now);
         return (e, Dirty::default());
     }
-    let entry = Entry::new(key, bucket, meta.size, meta.last_modified.clone());
-    entry.mark_verified(now);
-    let entry = Arc::new(entry);
+    let entry = Arc::new(Entry::new(key, bucket, meta.size, &meta.last_modified));
     let dirty = app.registry.upsert_arc(Arc::clone(&entry));
     (entry, dirty)
+}
+
+/// Remembers that S3 just confirmed `key` in `bucket`, for `PARPARCHIK_VERIFY_TTL`.
+fn note_confirmed(app: &App, bucket: usize, key: &str) {
+    if !app.config.verify_ttl.is_zero() {
+        let now = app.now_ms();
+        app.confirmed.with(bucket, key, || 0, |at| *at = now + 1);
+    }
+}
+
+/// Whether S3 confirmed `entry` (in its bucket) less than `ttl_ms` ago.
+pub fn confirmed_within(app: &App, entry: &Entry, ttl_ms: u64) -> bool {
+    let now = app.now_ms();
+    app.confirmed
+        .peek(entry.bucket, &entry.key, |at| {
+            *at != 0 && now.saturating_sub(*at - 1) < ttl_ms
+        })
+        .unwrap_or(false)
 }
 
 /// Where a key is now.

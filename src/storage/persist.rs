@@ -457,7 +457,7 @@ async fn merge_theirs(
     let mut disputed: HashSet<String> = HashSet::new();
     for e in &ours {
         match theirs.get(e.key.as_str()) {
-            Some(t) if t.size == e.size && t.last_modified == e.last_modified => {}
+            Some(t) if t.size == e.size && e.modified_at(&t.last_modified) => {}
             _ => {
                 disputed.insert(e.key.clone());
             }
@@ -473,7 +473,7 @@ async fn merge_theirs(
             theirs.get(key).map(|t| (t.size, t.last_modified.clone())),
             app.registry
                 .get(key)
-                .map(|e| (e.bucket, e.size, e.last_modified.clone())),
+                .map(|e| (e.bucket, e.size, e.last_modified())),
         )
     };
     let disputed: Vec<String> = disputed

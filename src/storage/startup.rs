@@ -81,7 +81,7 @@ fn changed_buckets(app: &App, manifests: &[ManifestRead]) -> Dirty {
         let same = stated.len() == actual.len()
             && actual.iter().all(|e| {
                 stated.get(e.key.as_str()).is_some_and(|s| {
-                    &s.bucket == name && s.size == e.size && s.last_modified == e.last_modified
+                    &s.bucket == name && s.size == e.size && e.modified_at(&s.last_modified)
                 })
             });
         if !same {

@@ -216,21 +216,23 @@ pub fn removal_allowance(entries: usize, share: f64, floor: usize) -> usize {
 /// second complete listing of that bucket confirms every one of those removals.
 async fn guard_removals(app: &App, reconciled: &Reconciled) -> Result<(), SyncError> {
     let settings = &app.config.storage;
+    let counts = app
+        .registry
+        .removal_counts(reconciled, app.config.buckets.len());
     for (bucket, cfg) in app.config.buckets.iter().enumerate() {
+        let (entries, would_remove) = counts[bucket];
+        let allowance = removal_allowance(entries, settings.removal_share, settings.removal_floor);
+        if would_remove <= allowance {
+            continue;
+        }
+        let listed: std::collections::HashSet<&str> =
+            reconciled.files.iter().map(|e| e.key.as_str()).collect();
         let registered = app.registry.entries_in(bucket);
         let removed: Vec<&str> = registered
             .iter()
-            .filter(|e| !reconciled.files.contains_key(&e.key))
+            .filter(|e| !listed.contains(e.key.as_str()))
             .map(|e| e.key.as_str())
             .collect();
-        let allowance = removal_allowance(
-            registered.len(),
-            settings.removal_share,
-            settings.removal_floor,
-        );
-        if removed.len() <= allowance {
-            continue;
-        }
         warn!(
             "a listing of bucket {} would remove {} of its {} entries; listing it again to confirm",
             cfg.name,
