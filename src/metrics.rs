@@ -313,7 +313,23 @@ pub fn render(figures: &RegistryFigures, metrics: &Metrics, ready: bool) -> Stri
         "parparchik_manifest_writes_total{{outcome=\"failed\"}} {}",
         metrics.manifest_writes_failed.load(Relaxed)
     );
+    render_guards(&mut out, metrics);
     out
+}
+
+/// What guards the service against its clients and a stalled log.
+fn render_guards(out: &mut String, _metrics: &Metrics) {
+    let counters = [(
+        "parparchik_log_lines_dropped_total",
+        "Log lines dropped because stderr could not keep up.",
+        crate::log::dropped_lines(),
+    )];
+    for (name, help, value) in counters {
+        let _ = writeln!(
+            out,
+            "# HELP {name} {help}\n# TYPE {name} counter\n{name} {value}"
+        );
+    }
 }
 
 #[cfg(test)]
