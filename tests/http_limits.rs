@@ -6,7 +6,54 @@ mod common;
 
 use std::time::{Duration, Instant};
 
-use common::{S3, metric};
+use common::{S3, Service, metric};
+
+/// Error answers are never cached by a CDN or browser: a 404 for a file that appears a
+/// second later must not outlive it.
+#[tokio::test]
+async fn error_answers_carry_cache_control_no_store() {
+    let mut s3 = S3::two_buckets().await;
+    let svc = Service::ready(&s3).await;
+    for (method, path, status) in [
+        ("GET", "/public-bucket/missing.txt", 404),
+        ("HEAD", "/public-bucket/missing.txt", 404),
+        ("GET", "/update?filename=missing.txt", 404),
+        ("GET", "/public-bucket/a%zzb", 400),
+        ("GET", "/update", 400),
+        ("GET", "/nowhere", 404),
+        ("POST", "/status", 405),
+        ("GET", "/relocate?filename=x", 405),
+    ] {
+        let r = svc
+            .http
+            .request(method.parse().expect("method"), svc.url(path))
+            .send()
+            .await
+            .expect("answer");
+        assert_eq!(r.status(), status, "{method} {path}");
+        assert_eq!(
+            r.headers()
+                .get("cache-control")
+                .map(|v| v.to_str().unwrap_or_default()),
+            Some("no-store"),
+            "{method} {path}"
+        );
+    }
+    // Success answers are unchanged: /status carries no Cache-Control.
+    assert!(
+        svc.get("/status")
+            .await
+            .headers()
+            .get("cache-control")
+            .is_none()
+    );
+    // S3 down: the 503 for an unknown key is not cached either.
+    s3.stop().await;
+    let r = svc.get("/public-bucket/unknown.txt").await;
+    assert_eq!(r.status(), 503);
+    assert_eq!(r.headers()["cache-control"], "no-store");
+    svc.stop().await;
+}
 
 /// The real binary with stderr a pipe nobody reads: requests are still answered (log
 /// lines are dropped and counted instead of blocking the workers), and once stderr is

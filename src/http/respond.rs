@@ -67,3 +67,39 @@ pub fn text(status: StatusCode, content_type: &'static str, body: String) -> Res
         .insert(CONTENT_TYPE, HeaderValue::from_static(content_type));
     r
 }
+
+/// Error answers must not be cached: a 404 for a file that appears a second later, or a
+/// 503 during an outage, would otherwise be served from a CDN long after.
+pub fn no_store_if_error(r: &mut Response<Body>) {
+    if r.status().is_client_error() || r.status().is_server_error() {
+        r.headers_mut()
+            .entry(CACHE_CONTROL)
+            .or_insert(HeaderValue::from_static("no-store"));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn error_answers_are_not_stored() {
+        for status in [400, 401, 404, 405, 414, 429, 500, 503] {
+            let mut r = error(StatusCode::from_u16(status).unwrap(), "x");
+            no_store_if_error(&mut r);
+            assert_eq!(r.headers()[CACHE_CONTROL], "no-store", "{status}");
+        }
+        let mut ok = json(StatusCode::OK, &serde_json::json!({}));
+        no_store_if_error(&mut ok);
+        assert!(ok.headers().get(CACHE_CONTROL).is_none());
+        let mut r = error(StatusCode::NOT_FOUND, "x");
+        r.headers_mut()
+            .insert(CACHE_CONTROL, HeaderValue::from_static("max-age=5"));
+        no_store_if_error(&mut r);
+        assert_eq!(
+            r.headers()[CACHE_CONTROL],
+            "max-age=5",
+            "an explicit choice stays"
+        );
+    }
+}

@@ -40,7 +40,7 @@ async fn serve_request(app: Arc<App>, peer: SocketAddr, req: Request<Incoming>) 
     let route = route(path, &app.config.buckets);
     let kind = route.kind();
     let is_probe = matches!(route, Route::Health | Route::Readiness);
-    let (response, s3_calls) = if target_len > MAX_TARGET_BYTES {
+    let (mut response, s3_calls) = if target_len > MAX_TARGET_BYTES {
         (
             respond::error(StatusCode::URI_TOO_LONG, "request target too long"),
             0,
@@ -65,6 +65,7 @@ async fn serve_request(app: Arc<App>, peer: SocketAddr, req: Request<Incoming>) 
             })
             .await
     };
+    respond::no_store_if_error(&mut response);
     let elapsed = started.elapsed();
     let status = response.status().as_u16();
     app.metrics.record_request(kind, status, elapsed);
