@@ -56,6 +56,10 @@ pub struct Config {
     pub api_keys: ApiKeys,
     /// Requests per second and burst per client address; `None` = no limit.
     pub rate_limit: Option<(f64, u32)>,
+    /// A write to a client that makes no progress for this long closes the connection.
+    pub write_timeout: Duration,
+    /// Connections served at once; more are answered 503 and closed.
+    pub max_connections: usize,
 }
 
 /// API keys; `Debug` shows how many, never the keys.
@@ -360,6 +364,27 @@ impl Config {
                     ));
                 }
             },
+            write_timeout: Some(parse_seconds(
+                "PARPARCHIK_WRITE_TIMEOUT",
+                get("PARPARCHIK_WRITE_TIMEOUT"),
+                Duration::from_secs(30),
+            )?)
+            .filter(|d| !d.is_zero())
+            .ok_or_else(|| err("PARPARCHIK_WRITE_TIMEOUT", "must be more than 0"))?,
+            max_connections: match get("PARPARCHIK_MAX_CONNECTIONS") {
+                None => 10_000,
+                Some(v) => v
+                    .trim()
+                    .parse::<usize>()
+                    .ok()
+                    .filter(|n| (1..=1_000_000).contains(n))
+                    .ok_or_else(|| {
+                        err(
+                            "PARPARCHIK_MAX_CONNECTIONS",
+                            format!("{v:?} is not 1..=1000000"),
+                        )
+                    })?,
+            },
         })
     }
 
@@ -466,6 +491,30 @@ mod tests {
             let e = load(vars).unwrap_err();
             assert_eq!(&e.variable, variable, "{vars:?} gave {e}");
         }
+    }
+
+    fn refused(var: &str, value: &str) {
+        let e = load(&[("PARPARCHIK_BUCKETS", "a"), (var, value)]).unwrap_err();
+        assert_eq!(e.variable, var, "{value:?} gave {e}");
+    }
+
+    #[test]
+    fn connection_limits() {
+        let c = load(&[("PARPARCHIK_BUCKETS", "a")]).unwrap();
+        assert_eq!(c.write_timeout, Duration::from_secs(30));
+        assert_eq!(c.max_connections, 10_000);
+        let c = load(&[
+            ("PARPARCHIK_BUCKETS", "a"),
+            ("PARPARCHIK_WRITE_TIMEOUT", "2.5"),
+            ("PARPARCHIK_MAX_CONNECTIONS", "100"),
+        ])
+        .unwrap();
+        assert_eq!(c.write_timeout, Duration::from_millis(2500));
+        assert_eq!(c.max_connections, 100);
+        refused("PARPARCHIK_WRITE_TIMEOUT", "0");
+        refused("PARPARCHIK_WRITE_TIMEOUT", "x");
+        refused("PARPARCHIK_MAX_CONNECTIONS", "0");
+        refused("PARPARCHIK_MAX_CONNECTIONS", "-5");
     }
 
     #[test]

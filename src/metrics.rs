@@ -145,6 +145,12 @@ pub struct Metrics {
     pub manifest_writes_failed: AtomicU64,
     pub manifest_write_conflicts: AtomicU64,
     pub coalesced_checks: AtomicU64,
+    /// Client connections open now (a gauge).
+    pub connections_open: AtomicU64,
+    /// Connections answered 503 and closed because `PARPARCHIK_MAX_CONNECTIONS` were open.
+    pub connections_rejected: AtomicU64,
+    /// Connections closed because a write to the client made no progress in time.
+    pub write_timeouts: AtomicU64,
 }
 
 impl Metrics {
@@ -318,12 +324,31 @@ pub fn render(figures: &RegistryFigures, metrics: &Metrics, ready: bool) -> Stri
 }
 
 /// What guards the service against its clients and a stalled log.
-fn render_guards(out: &mut String, _metrics: &Metrics) {
-    let counters = [(
-        "parparchik_log_lines_dropped_total",
-        "Log lines dropped because stderr could not keep up.",
-        crate::log::dropped_lines(),
-    )];
+fn render_guards(out: &mut String, metrics: &Metrics) {
+    let _ = writeln!(
+        out,
+        "# HELP parparchik_connections_open Client connections open now.\n\
+         # TYPE parparchik_connections_open gauge\n\
+         parparchik_connections_open {}",
+        metrics.connections_open.load(Relaxed)
+    );
+    let counters = [
+        (
+            "parparchik_connections_rejected_total",
+            "Connections answered 503 and closed because the connection cap was reached.",
+            metrics.connections_rejected.load(Relaxed),
+        ),
+        (
+            "parparchik_write_timeouts_total",
+            "Connections closed because the client stopped reading its answer.",
+            metrics.write_timeouts.load(Relaxed),
+        ),
+        (
+            "parparchik_log_lines_dropped_total",
+            "Log lines dropped because stderr could not keep up.",
+            crate::log::dropped_lines(),
+        ),
+    ];
     for (name, help, value) in counters {
         let _ = writeln!(
             out,

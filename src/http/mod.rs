@@ -1,8 +1,10 @@
 //! The HTTP side: a bare hyper accept loop, routing, handlers.
 
 pub mod access;
+pub mod conn;
 pub mod decode;
 pub mod handlers;
+pub mod list_body;
 pub mod respond;
 pub mod router;
 pub mod server;

@@ -1,11 +1,13 @@
 //! The accept loop: one task per connection, `serve_connection` with a service that
-//! routes, answers, counts and logs; graceful shutdown on a signal.
+//! routes, answers, counts and logs; a connection cap and a write timeout per
+//! connection; graceful shutdown on a signal.
 
 use std::cell::Cell;
 use std::convert::Infallible;
 use std::future::Future;
 use std::net::SocketAddr;
 use std::sync::Arc;
+use std::sync::atomic::AtomicUsize;
 use std::time::{Duration, Instant};
 
 use hyper::body::Incoming;
@@ -14,9 +16,10 @@ use hyper::service::service_fn;
 use hyper::{Request, Response, StatusCode};
 use hyper_util::rt::{TokioIo, TokioTimer};
 use hyper_util::server::graceful::GracefulShutdown;
-use tokio::net::TcpListener;
+use tokio::net::{TcpListener, TcpStream};
 
 use super::access::authorized;
+use super::conn::{self, WriteTimeout};
 use super::handlers::{self, MAX_TARGET_BYTES};
 use super::respond::{self, Body};
 use super::router::{Route, route};
@@ -58,19 +61,12 @@ async fn serve_request(app: Arc<App>, peer: SocketAddr, req: Request<Incoming>) 
     } else if !is_probe && !authorized(req.headers(), &app.config.api_keys.0) {
         (respond::error(StatusCode::UNAUTHORIZED, "unauthorized"), 0)
     } else {
-        CALLS_IN_REQUEST
-            .scope(Cell::new(0), async {
-                let r = handlers::handle(&app, &method, &route, query).await;
-                (r, CALLS_IN_REQUEST.with(Cell::get))
-            })
-            .await
+        handled(&app, &method, &route, query).await
     };
     respond::no_store_if_error(&mut response);
     let elapsed = started.elapsed();
     let status = response.status().as_u16();
     app.metrics.record_request(kind, status, elapsed);
-    // Path and query are the client's own words; Location (which may carry a signature)
-    // is never logged.
     // Path and query are the client's own words, shortened; Location (which may carry a
     // signature) is never logged.
     crate::log::access(format_args!(
@@ -81,6 +77,21 @@ async fn serve_request(app: Arc<App>, peer: SocketAddr, req: Request<Incoming>) 
         elapsed.as_micros()
     ));
     response
+}
+
+/// The handler's answer and the S3 calls it made.
+async fn handled(
+    app: &Arc<App>,
+    method: &hyper::Method,
+    route: &Route,
+    query: Option<&str>,
+) -> (Response<Body>, u32) {
+    CALLS_IN_REQUEST
+        .scope(Cell::new(0), async {
+            let r = handlers::handle(app, method, route, query).await;
+            (r, CALLS_IN_REQUEST.with(Cell::get))
+        })
+        .await
 }
 
 /// At most `max` bytes of `s`, cut at a character boundary.
@@ -95,6 +106,50 @@ fn prefix(s: &str, max: usize) -> &str {
     &s[..end]
 }
 
+/// Everything a new connection needs.
+struct Acceptor {
+    app: Arc<App>,
+    builder: http1::Builder,
+    graceful: GracefulShutdown,
+    /// Rejection answers being written now.
+    rejecting: Arc<AtomicUsize>,
+}
+
+impl Acceptor {
+    async fn accepted(&self, accepted: std::io::Result<(TcpStream, SocketAddr)>) {
+        let (stream, peer) = match accepted {
+            Ok(a) => a,
+            Err(e) => {
+                // Out of file descriptors and the like: back off instead of spinning.
+                warn!("accept failed: {e}");
+                tokio::time::sleep(Duration::from_millis(50)).await;
+                return;
+            }
+        };
+        let app = &self.app;
+        // Over the cap, a connection is answered 503 and closed at once rather than left
+        // waiting: the client retries elsewhere, and its memory is not held here.
+        let Some(slot) = conn::try_open(&app.metrics, app.config.max_connections) else {
+            conn::reject(stream, &self.rejecting);
+            return;
+        };
+        let _ = stream.set_nodelay(true);
+        let io = WriteTimeout::new(stream, app.config.write_timeout, Arc::clone(&app.metrics));
+        let app = Arc::clone(app);
+        let service = service_fn(move |req| {
+            let app = Arc::clone(&app);
+            async move { Ok::<_, Infallible>(serve_request(app, peer, req).await) }
+        });
+        let conn = self.builder.serve_connection(TokioIo::new(io), service);
+        let conn = self.graceful.watch(conn);
+        tokio::spawn(async move {
+            // Client resets, header and write timeouts end here; nothing to report.
+            let _ = conn.await;
+            drop(slot);
+        });
+    }
+}
+
 /// Serves on `listener` until `shutdown` resolves, then drains in-flight requests for at
 /// most the configured drain time.
 pub async fn serve(app: Arc<App>, listener: TcpListener, shutdown: impl Future<Output = ()>) {
@@ -104,33 +159,16 @@ pub async fn serve(app: Arc<App>, listener: TcpListener, shutdown: impl Future<O
         .header_read_timeout(app.config.header_timeout)
         .max_buf_size(MAX_HEAD_BYTES)
         .keep_alive(true);
-    let graceful = GracefulShutdown::new();
+    let acceptor = Acceptor {
+        app: Arc::clone(&app),
+        builder,
+        graceful: GracefulShutdown::new(),
+        rejecting: Arc::new(AtomicUsize::new(0)),
+    };
     tokio::pin!(shutdown);
     loop {
         tokio::select! {
-            accepted = listener.accept() => {
-                let (stream, peer): (_, SocketAddr) = match accepted {
-                    Ok(a) => a,
-                    Err(e) => {
-                        // Out of file descriptors and the like: back off instead of spinning.
-                        warn!("accept failed: {e}");
-                        tokio::time::sleep(Duration::from_millis(50)).await;
-                        continue;
-                    }
-                };
-                let _ = stream.set_nodelay(true);
-                let app = Arc::clone(&app);
-                let service = service_fn(move |req| {
-                    let app = Arc::clone(&app);
-                    async move { Ok::<_, Infallible>(serve_request(app, peer, req).await) }
-                });
-                let conn = builder.serve_connection(TokioIo::new(stream), service);
-                let conn = graceful.watch(conn);
-                tokio::spawn(async move {
-                    // Client resets and header timeouts end here; nothing to report.
-                    let _ = conn.await;
-                });
-            }
+            accepted = listener.accept() => acceptor.accepted(accepted).await,
             () = &mut shutdown => break,
         }
     }
@@ -140,7 +178,7 @@ pub async fn serve(app: Arc<App>, listener: TcpListener, shutdown: impl Future<O
     info!("shutting down: draining in-flight requests");
     let drain = app.config.drain_timeout;
     tokio::select! {
-        () = graceful.shutdown() => info!("all connections closed"),
+        () = acceptor.graceful.shutdown() => info!("all connections closed"),
         () = tokio::time::sleep(drain) => warn!("drain time of {} s exceeded; closing", drain.as_secs_f64()),
     }
 }
