@@ -60,6 +60,8 @@ pub struct Config {
     pub write_timeout: Duration,
     /// Connections served at once; more are answered 503 and closed.
     pub max_connections: usize,
+    /// How long after SIGTERM the listener keeps serving with readiness 503.
+    pub shutdown_delay: Duration,
 }
 
 /// API keys; `Debug` shows how many, never the keys.
@@ -385,6 +387,11 @@ impl Config {
                         )
                     })?,
             },
+            shutdown_delay: parse_seconds(
+                "PARPARCHIK_SHUTDOWN_DELAY",
+                get("PARPARCHIK_SHUTDOWN_DELAY"),
+                Duration::from_secs(5),
+            )?,
         })
     }
 
@@ -515,6 +522,19 @@ mod tests {
         refused("PARPARCHIK_WRITE_TIMEOUT", "x");
         refused("PARPARCHIK_MAX_CONNECTIONS", "0");
         refused("PARPARCHIK_MAX_CONNECTIONS", "-5");
+    }
+
+    #[test]
+    fn shutdown_delay() {
+        let c = load(&[("PARPARCHIK_BUCKETS", "a")]).unwrap();
+        assert_eq!(c.shutdown_delay, Duration::from_secs(5));
+        let c = load(&[
+            ("PARPARCHIK_BUCKETS", "a"),
+            ("PARPARCHIK_SHUTDOWN_DELAY", "0"),
+        ])
+        .unwrap();
+        assert_eq!(c.shutdown_delay, Duration::ZERO);
+        refused("PARPARCHIK_SHUTDOWN_DELAY", "soon");
     }
 
     #[test]

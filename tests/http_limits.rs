@@ -4,6 +4,8 @@
 
 mod common;
 
+use std::collections::HashMap;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use common::{PUBLIC, S3, Service, metric};
@@ -241,6 +243,72 @@ async fn many_slow_heads_cost_bounded_memory_and_are_dropped() {
     );
     assert_eq!(svc.get("/healthcheck").await.status(), 200);
     svc.stop().await;
+}
+
+/// After the shutdown signal, readiness is 503 at once while new connections are still
+/// served for `PARPARCHIK_SHUTDOWN_DELAY`; then the listener is closed.
+#[tokio::test]
+async fn shutdown_delay_keeps_serving_with_readiness_503() {
+    let s3 = S3::two_buckets().await;
+    let mut env = common::two_bucket_env(&s3.endpoint());
+    env.push(("PARPARCHIK_SHUTDOWN_DELAY".into(), "1.5".into()));
+    let map: HashMap<String, String> = env.into_iter().collect();
+    let config = parparchik::config::Config::from_lookup(|k| map.get(k).cloned()).expect("config");
+    let app = parparchik::app::App::new(config).expect("app");
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let addr = listener.local_addr().expect("addr");
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let task = tokio::spawn(parparchik::run(Arc::clone(&app), listener, async {
+        let _ = stopped.await;
+    }));
+    let base = format!("http://{addr}");
+    // A fresh connection per request, as a load balancer's probes and new clients make.
+    let fresh = || {
+        reqwest::Client::builder()
+            .pool_max_idle_per_host(0)
+            .build()
+            .expect("client")
+    };
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while !app.is_ready() {
+        assert!(Instant::now() < deadline, "not ready");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let readiness = format!("{base}/readiness");
+    assert_eq!(
+        fresh().get(&readiness).send().await.expect("up").status(),
+        200
+    );
+
+    let signalled = Instant::now();
+    let _ = stop.send(());
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    let r = fresh().get(&readiness).send().await.expect("served");
+    assert_eq!(r.status(), 503, "readiness turns 503 at once");
+    while signalled.elapsed() < Duration::from_millis(1200) {
+        let r = fresh()
+            .get(format!("{base}/healthcheck"))
+            .send()
+            .await
+            .expect("new connections are served during the delay");
+        assert_eq!(r.status(), 200);
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    tokio::time::timeout(Duration::from_secs(5), task)
+        .await
+        .expect("stopped after the delay")
+        .expect("run");
+    let took = signalled.elapsed();
+    assert!(
+        took >= Duration::from_millis(1500),
+        "stopped after {took:?}"
+    );
+    assert!(
+        TcpStream::connect(addr).await.is_err(),
+        "the listener is closed after the delay"
+    );
 }
 
 /// Error answers are never cached by a CDN or browser: a 404 for a file that appears a

@@ -1,6 +1,6 @@
 //! The accept loop: one task per connection, `serve_connection` with a service that
 //! routes, answers, counts and logs; a connection cap and a write timeout per
-//! connection; graceful shutdown on a signal.
+//! connection; on a signal, readiness 503 for the shutdown delay, then a graceful drain.
 
 use std::cell::Cell;
 use std::convert::Infallible;
@@ -150,8 +150,10 @@ impl Acceptor {
     }
 }
 
-/// Serves on `listener` until `shutdown` resolves, then drains in-flight requests for at
-/// most the configured drain time.
+/// Serves on `listener` until `shutdown` resolves; then answers readiness 503 while
+/// still serving for the configured shutdown delay (so load balancers see it and stop
+/// sending before the listener goes away), closes the listener, and drains in-flight
+/// requests for at most the configured drain time.
 pub async fn serve(app: Arc<App>, listener: TcpListener, shutdown: impl Future<Output = ()>) {
     let mut builder = http1::Builder::new();
     builder
@@ -165,15 +167,27 @@ pub async fn serve(app: Arc<App>, listener: TcpListener, shutdown: impl Future<O
         graceful: GracefulShutdown::new(),
         rejecting: Arc::new(AtomicUsize::new(0)),
     };
-    tokio::pin!(shutdown);
+    let delay = app.config.shutdown_delay;
+    let stop_accepting = async {
+        shutdown.await;
+        // Readiness answers 503 from now on.
+        app.begin_shutdown();
+        if !delay.is_zero() {
+            info!(
+                "shutting down: readiness 503, still serving for {} s",
+                delay.as_secs_f64()
+            );
+            tokio::time::sleep(delay).await;
+        }
+    };
+    tokio::pin!(stop_accepting);
     loop {
         tokio::select! {
             accepted = listener.accept() => acceptor.accepted(accepted).await,
-            () = &mut shutdown => break,
+            () = &mut stop_accepting => break,
         }
     }
-    // Readiness answers 503 from now on; stop accepting, let in-flight requests finish.
-    app.begin_shutdown();
+    // Stop accepting, let in-flight requests finish.
     drop(listener);
     info!("shutting down: draining in-flight requests");
     let drain = app.config.drain_timeout;
