@@ -60,6 +60,8 @@ pub struct Config {
     pub write_timeout: Duration,
     /// Connections served at once; more are answered 503 and closed.
     pub max_connections: usize,
+    /// Peers whose `X-Forwarded-For` names the client (for the rate limit).
+    pub trusted_proxies: crate::http::client_addr::TrustedProxies,
     /// How long after SIGTERM the listener keeps serving with readiness 503.
     pub shutdown_delay: Duration,
 }
@@ -387,6 +389,11 @@ impl Config {
                         )
                     })?,
             },
+            trusted_proxies: match get("PARPARCHIK_TRUSTED_PROXIES") {
+                None => Default::default(),
+                Some(v) => crate::http::client_addr::TrustedProxies::parse(&v)
+                    .map_err(|p| err("PARPARCHIK_TRUSTED_PROXIES", p))?,
+            },
             shutdown_delay: parse_seconds(
                 "PARPARCHIK_SHUTDOWN_DELAY",
                 get("PARPARCHIK_SHUTDOWN_DELAY"),
@@ -535,6 +542,19 @@ mod tests {
         .unwrap();
         assert_eq!(c.shutdown_delay, Duration::ZERO);
         refused("PARPARCHIK_SHUTDOWN_DELAY", "soon");
+    }
+
+    #[test]
+    fn trusted_proxies() {
+        let c = load(&[("PARPARCHIK_BUCKETS", "a")]).unwrap();
+        assert!(c.trusted_proxies.0.is_empty());
+        let c = load(&[
+            ("PARPARCHIK_BUCKETS", "a"),
+            ("PARPARCHIK_TRUSTED_PROXIES", "10.0.0.0/8, ::1"),
+        ])
+        .unwrap();
+        assert_eq!(c.trusted_proxies.0.len(), 2);
+        refused("PARPARCHIK_TRUSTED_PROXIES", "10.0.0.0/40");
     }
 
     #[test]

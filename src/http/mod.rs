@@ -1,6 +1,7 @@
 //! The HTTP side: a bare hyper accept loop, routing, handlers.
 
 pub mod access;
+pub mod client_addr;
 pub mod conn;
 pub mod decode;
 pub mod handlers;

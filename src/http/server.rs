@@ -19,6 +19,7 @@ use hyper_util::server::graceful::GracefulShutdown;
 use tokio::net::{TcpListener, TcpStream};
 
 use super::access::authorized;
+use super::client_addr::client_address;
 use super::conn::{self, WriteTimeout};
 use super::handlers::{self, MAX_TARGET_BYTES};
 use super::respond::{self, Body};
@@ -48,20 +49,34 @@ async fn serve_request(app: Arc<App>, peer: SocketAddr, req: Request<Incoming>) 
             respond::error(StatusCode::URI_TOO_LONG, "request target too long"),
             0,
         )
-    } else if !is_probe
-        && app
-            .rate_limiter
-            .as_ref()
-            .is_some_and(|rl| !rl.allow(peer.ip(), started))
-    {
-        (
-            respond::error(StatusCode::TOO_MANY_REQUESTS, "rate limit exceeded"),
-            0,
-        )
-    } else if !is_probe && !authorized(req.headers(), &app.config.api_keys.0) {
-        (respond::error(StatusCode::UNAUTHORIZED, "unauthorized"), 0)
-    } else {
+    } else if is_probe {
         handled(&app, &method, &route, query).await
+    } else {
+        // The key is checked first so that the limit can keep apart the budgets of
+        // requests with and without a valid key: failed attempts from an address never
+        // use up the budget of a valid client behind the same address.
+        let authenticated = authorized(req.headers(), &app.config.api_keys.0);
+        let limited = app.rate_limiter.as_ref().is_some_and(|rl| {
+            let client = client_address(
+                peer.ip(),
+                req.headers()
+                    .get_all("x-forwarded-for")
+                    .iter()
+                    .map(|v| v.as_bytes()),
+                &app.config.trusted_proxies,
+            );
+            !rl.allow(client, authenticated, started)
+        });
+        if limited {
+            (
+                respond::error(StatusCode::TOO_MANY_REQUESTS, "rate limit exceeded"),
+                0,
+            )
+        } else if !authenticated {
+            (respond::error(StatusCode::UNAUTHORIZED, "unauthorized"), 0)
+        } else {
+            handled(&app, &method, &route, query).await
+        }
     };
     respond::no_store_if_error(&mut response);
     let elapsed = started.elapsed();
