@@ -287,6 +287,11 @@ async fn shutdown_delay_keeps_serving_with_readiness_503() {
     tokio::time::sleep(Duration::from_millis(100)).await;
     let r = fresh().get(&readiness).send().await.expect("served");
     assert_eq!(r.status(), 503, "readiness turns 503 at once");
+    assert_eq!(
+        r.headers().get("connection").map(|v| v.as_bytes()),
+        Some(&b"close"[..]),
+        "kept-alive clients are asked to reconnect (elsewhere)"
+    );
     while signalled.elapsed() < Duration::from_millis(1200) {
         let r = fresh()
             .get(format!("{base}/healthcheck"))

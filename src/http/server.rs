@@ -7,10 +7,11 @@ use std::convert::Infallible;
 use std::future::Future;
 use std::net::SocketAddr;
 use std::sync::Arc;
-use std::sync::atomic::AtomicUsize;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 use hyper::body::Incoming;
+use hyper::header::{CONNECTION, HeaderValue};
 use hyper::server::conn::http1;
 use hyper::service::service_fn;
 use hyper::{Request, Response, StatusCode};
@@ -128,6 +129,9 @@ struct Acceptor {
     graceful: GracefulShutdown,
     /// Rejection answers being written now.
     rejecting: Arc<AtomicUsize>,
+    /// Set when shutdown begins: answers ask clients to close their connection, so
+    /// kept-alive clients reconnect (elsewhere) during the shutdown delay.
+    closing: Arc<AtomicBool>,
 }
 
 impl Acceptor {
@@ -151,9 +155,19 @@ impl Acceptor {
         let _ = stream.set_nodelay(true);
         let io = WriteTimeout::new(stream, app.config.write_timeout, Arc::clone(&app.metrics));
         let app = Arc::clone(app);
+        let closing = Arc::clone(&self.closing);
         let service = service_fn(move |req| {
             let app = Arc::clone(&app);
-            async move { Ok::<_, Infallible>(serve_request(app, peer, req).await) }
+            let closing = Arc::clone(&closing);
+            async move {
+                let mut response = serve_request(app, peer, req).await;
+                if closing.load(Ordering::Relaxed) {
+                    response
+                        .headers_mut()
+                        .insert(CONNECTION, HeaderValue::from_static("close"));
+                }
+                Ok::<_, Infallible>(response)
+            }
         });
         let conn = self.builder.serve_connection(TokioIo::new(io), service);
         let conn = self.graceful.watch(conn);
@@ -181,12 +195,14 @@ pub async fn serve(app: Arc<App>, listener: TcpListener, shutdown: impl Future<O
         builder,
         graceful: GracefulShutdown::new(),
         rejecting: Arc::new(AtomicUsize::new(0)),
+        closing: Arc::new(AtomicBool::new(false)),
     };
     let delay = app.config.shutdown_delay;
     let stop_accepting = async {
         shutdown.await;
         // Readiness answers 503 from now on.
         app.begin_shutdown();
+        acceptor.closing.store(true, Ordering::Relaxed);
         if !delay.is_zero() {
             info!(
                 "shutting down: readiness 503, still serving for {} s",
