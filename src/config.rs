@@ -62,6 +62,14 @@ pub struct Config {
     pub api_keys: ApiKeys,
     /// Requests per second and burst per client address; `None` = no limit.
     pub rate_limit: Option<(f64, u32)>,
+    /// A write to a client that makes no progress for this long closes the connection.
+    pub write_timeout: Duration,
+    /// Connections served at once; more are answered 503 and closed.
+    pub max_connections: usize,
+    /// Peers whose `X-Forwarded-For` names the client (for the rate limit).
+    pub trusted_proxies: crate::http::client_addr::TrustedProxies,
+    /// How long after SIGTERM the listener keeps serving with readiness 503.
+    pub shutdown_delay: Duration,
     /// How the layer between the registry and S3 protects itself and the routes.
     pub storage: StorageSettings,
 }
@@ -489,6 +497,37 @@ impl Config {
                     ));
                 }
             },
+            write_timeout: Some(parse_seconds(
+                "PARPARCHIK_WRITE_TIMEOUT",
+                get("PARPARCHIK_WRITE_TIMEOUT"),
+                Duration::from_secs(30),
+            )?)
+            .filter(|d| !d.is_zero())
+            .ok_or_else(|| err("PARPARCHIK_WRITE_TIMEOUT", "must be more than 0"))?,
+            max_connections: match get("PARPARCHIK_MAX_CONNECTIONS") {
+                None => 10_000,
+                Some(v) => v
+                    .trim()
+                    .parse::<usize>()
+                    .ok()
+                    .filter(|n| (1..=1_000_000).contains(n))
+                    .ok_or_else(|| {
+                        err(
+                            "PARPARCHIK_MAX_CONNECTIONS",
+                            format!("{v:?} is not 1..=1000000"),
+                        )
+                    })?,
+            },
+            trusted_proxies: match get("PARPARCHIK_TRUSTED_PROXIES") {
+                None => Default::default(),
+                Some(v) => crate::http::client_addr::TrustedProxies::parse(&v)
+                    .map_err(|p| err("PARPARCHIK_TRUSTED_PROXIES", p))?,
+            },
+            shutdown_delay: parse_seconds(
+                "PARPARCHIK_SHUTDOWN_DELAY",
+                get("PARPARCHIK_SHUTDOWN_DELAY"),
+                Duration::from_secs(5),
+            )?,
         })
     }
 
@@ -595,6 +634,56 @@ mod tests {
             let e = load(vars).unwrap_err();
             assert_eq!(&e.variable, variable, "{vars:?} gave {e}");
         }
+    }
+
+    fn refused(var: &str, value: &str) {
+        let e = load(&[("PARPARCHIK_BUCKETS", "a"), (var, value)]).unwrap_err();
+        assert_eq!(e.variable, var, "{value:?} gave {e}");
+    }
+
+    #[test]
+    fn connection_limits() {
+        let c = load(&[("PARPARCHIK_BUCKETS", "a")]).unwrap();
+        assert_eq!(c.write_timeout, Duration::from_secs(30));
+        assert_eq!(c.max_connections, 10_000);
+        let c = load(&[
+            ("PARPARCHIK_BUCKETS", "a"),
+            ("PARPARCHIK_WRITE_TIMEOUT", "2.5"),
+            ("PARPARCHIK_MAX_CONNECTIONS", "100"),
+        ])
+        .unwrap();
+        assert_eq!(c.write_timeout, Duration::from_millis(2500));
+        assert_eq!(c.max_connections, 100);
+        refused("PARPARCHIK_WRITE_TIMEOUT", "0");
+        refused("PARPARCHIK_WRITE_TIMEOUT", "x");
+        refused("PARPARCHIK_MAX_CONNECTIONS", "0");
+        refused("PARPARCHIK_MAX_CONNECTIONS", "-5");
+    }
+
+    #[test]
+    fn shutdown_delay() {
+        let c = load(&[("PARPARCHIK_BUCKETS", "a")]).unwrap();
+        assert_eq!(c.shutdown_delay, Duration::from_secs(5));
+        let c = load(&[
+            ("PARPARCHIK_BUCKETS", "a"),
+            ("PARPARCHIK_SHUTDOWN_DELAY", "0"),
+        ])
+        .unwrap();
+        assert_eq!(c.shutdown_delay, Duration::ZERO);
+        refused("PARPARCHIK_SHUTDOWN_DELAY", "soon");
+    }
+
+    #[test]
+    fn trusted_proxies() {
+        let c = load(&[("PARPARCHIK_BUCKETS", "a")]).unwrap();
+        assert!(c.trusted_proxies.0.is_empty());
+        let c = load(&[
+            ("PARPARCHIK_BUCKETS", "a"),
+            ("PARPARCHIK_TRUSTED_PROXIES", "10.0.0.0/8, ::1"),
+        ])
+        .unwrap();
+        assert_eq!(c.trusted_proxies.0.len(), 2);
+        refused("PARPARCHIK_TRUSTED_PROXIES", "10.0.0.0/40");
     }
 
     #[test]

@@ -105,6 +105,8 @@ fn main() -> ExitCode {
         let shutdown = shutdown_signal(Arc::clone(&app));
         parparchik::run(app, listener, shutdown).await;
         info!("stopped");
+        // Lines are written by a background thread; let it finish before exiting.
+        parparchik::log::flush();
         ExitCode::SUCCESS
     })
 }

@@ -154,6 +154,12 @@ pub struct Metrics {
     pub removals_refused: AtomicU64,
     /// Downloads of missing keys answered from the miss cache without asking S3.
     pub miss_cache_hits: AtomicU64,
+    /// Client connections open now (a gauge).
+    pub connections_open: AtomicU64,
+    /// Connections answered 503 and closed because `PARPARCHIK_MAX_CONNECTIONS` were open.
+    pub connections_rejected: AtomicU64,
+    /// Connections closed because a write to the client made no progress in time.
+    pub write_timeouts: AtomicU64,
 }
 
 impl Metrics {
@@ -341,7 +347,42 @@ pub fn render(figures: &RegistryFigures, metrics: &Metrics, ready: bool) -> Stri
         "parparchik_manifest_writes_total{{outcome=\"failed\"}} {}",
         metrics.manifest_writes_failed.load(Relaxed)
     );
+    render_guards(&mut out, metrics);
     out
+}
+
+/// What guards the service against its clients and a stalled log.
+fn render_guards(out: &mut String, metrics: &Metrics) {
+    let _ = writeln!(
+        out,
+        "# HELP parparchik_connections_open Client connections open now.\n\
+         # TYPE parparchik_connections_open gauge\n\
+         parparchik_connections_open {}",
+        metrics.connections_open.load(Relaxed)
+    );
+    let counters = [
+        (
+            "parparchik_connections_rejected_total",
+            "Connections answered 503 and closed because the connection cap was reached.",
+            metrics.connections_rejected.load(Relaxed),
+        ),
+        (
+            "parparchik_write_timeouts_total",
+            "Connections closed because the client stopped reading its answer.",
+            metrics.write_timeouts.load(Relaxed),
+        ),
+        (
+            "parparchik_log_lines_dropped_total",
+            "Log lines dropped because stderr could not keep up.",
+            crate::log::dropped_lines(),
+        ),
+    ];
+    for (name, help, value) in counters {
+        let _ = writeln!(
+            out,
+            "# HELP {name} {help}\n# TYPE {name} counter\n{name} {value}"
+        );
+    }
 }
 
 #[cfg(test)]

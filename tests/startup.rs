@@ -461,7 +461,8 @@ async fn manifests_in_old_forms_are_accepted() {
     assert_eq!(old.bucket, 1);
     assert_rfc3339_utc(&old.last_modified());
     assert_ne!(
-        old.last_modified(), "2026-05-05T10:00:00Z",
+        old.last_modified(),
+        "2026-05-05T10:00:00Z",
         "S3's time, not the stale manifest's"
     );
 

@@ -127,23 +127,9 @@ fn metrics(app: &App) -> Response<Body> {
     respond::text(StatusCode::OK, "text/plain; version=0.0.4", text)
 }
 
-fn sorted_entries_json(app: &App) -> Vec<u8> {
-    let mut entries = app.registry.all();
-    entries.sort_by(|a, b| a.key.cmp(&b.key));
-    let files: Vec<_> = entries
-        .iter()
-        .map(|e| e.json(&app.config.buckets))
-        .collect();
-    #[derive(serde::Serialize)]
-    struct ListBody<'a> {
-        count: usize,
-        files: Vec<crate::registry::entry::EntryJson<'a>>,
-    }
-    serde_json::to_vec(&ListBody {
-        count: files.len(),
-        files,
-    })
-    .unwrap_or_default()
+/// A snapshot of the registry (`Arc`s, not copies), streamed as the client reads.
+fn sorted_entries_json(app: &App) -> super::list_body::ListBody {
+    super::list_body::ListBody::new(app.registry.all(), &app.config.buckets)
 }
 
 async fn list(app: &App) -> Response<Body> {
@@ -155,7 +141,7 @@ async fn list(app: &App) -> Response<Body> {
         return respond::unavailable(&json!({"error": "storage unavailable"}));
     }
     app.note_storage_ok();
-    respond::json_bytes(StatusCode::OK, sorted_entries_json(app))
+    respond::json_stream(StatusCode::OK, sorted_entries_json(app))
 }
 
 /// Persists what a request changed before it answers; a failure is logged (and retried

@@ -1,8 +1,11 @@
 //! The HTTP side: a bare hyper accept loop, routing, handlers.
 
 pub mod access;
+pub mod client_addr;
+pub mod conn;
 pub mod decode;
 pub mod handlers;
+pub mod list_body;
 pub mod respond;
 pub mod router;
 pub mod server;

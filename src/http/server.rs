@@ -1,22 +1,27 @@
 //! The accept loop: one task per connection, `serve_connection` with a service that
-//! routes, answers, counts and logs; graceful shutdown on a signal.
+//! routes, answers, counts and logs; a connection cap and a write timeout per
+//! connection; on a signal, readiness 503 for the shutdown delay, then a graceful drain.
 
 use std::cell::Cell;
 use std::convert::Infallible;
 use std::future::Future;
 use std::net::SocketAddr;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 use hyper::body::Incoming;
+use hyper::header::{CONNECTION, HeaderValue};
 use hyper::server::conn::http1;
 use hyper::service::service_fn;
 use hyper::{Request, Response, StatusCode};
 use hyper_util::rt::{TokioIo, TokioTimer};
 use hyper_util::server::graceful::GracefulShutdown;
-use tokio::net::TcpListener;
+use tokio::net::{TcpListener, TcpStream};
 
 use super::access::authorized;
+use super::client_addr::client_address;
+use super::conn::{self, WriteTimeout};
 use super::handlers::{self, MAX_TARGET_BYTES};
 use super::respond::{self, Body};
 use super::router::{Route, route};
@@ -40,36 +45,44 @@ async fn serve_request(app: Arc<App>, peer: SocketAddr, req: Request<Incoming>) 
     let route = route(path, &app.config.buckets);
     let kind = route.kind();
     let is_probe = matches!(route, Route::Health | Route::Readiness);
-    let (response, s3_calls) = if target_len > MAX_TARGET_BYTES {
+    let (mut response, s3_calls) = if target_len > MAX_TARGET_BYTES {
         (
             respond::error(StatusCode::URI_TOO_LONG, "request target too long"),
             0,
         )
-    } else if !is_probe
-        && app
-            .rate_limiter
-            .as_ref()
-            .is_some_and(|rl| !rl.allow(peer.ip(), started))
-    {
-        (
-            respond::error(StatusCode::TOO_MANY_REQUESTS, "rate limit exceeded"),
-            0,
-        )
-    } else if !is_probe && !authorized(req.headers(), &app.config.api_keys.0) {
-        (respond::error(StatusCode::UNAUTHORIZED, "unauthorized"), 0)
+    } else if is_probe {
+        handled(&app, &method, &route, query).await
     } else {
-        CALLS_IN_REQUEST
-            .scope(Cell::new(0), async {
-                let r = handlers::handle(&app, &method, &route, query).await;
-                (r, CALLS_IN_REQUEST.with(Cell::get))
-            })
-            .await
+        // The key is checked first so that the limit can keep apart the budgets of
+        // requests with and without a valid key: failed attempts from an address never
+        // use up the budget of a valid client behind the same address.
+        let authenticated = authorized(req.headers(), &app.config.api_keys.0);
+        let limited = app.rate_limiter.as_ref().is_some_and(|rl| {
+            let client = client_address(
+                peer.ip(),
+                req.headers()
+                    .get_all("x-forwarded-for")
+                    .iter()
+                    .map(|v| v.as_bytes()),
+                &app.config.trusted_proxies,
+            );
+            !rl.allow(client, authenticated, started)
+        });
+        if limited {
+            (
+                respond::error(StatusCode::TOO_MANY_REQUESTS, "rate limit exceeded"),
+                0,
+            )
+        } else if !authenticated {
+            (respond::error(StatusCode::UNAUTHORIZED, "unauthorized"), 0)
+        } else {
+            handled(&app, &method, &route, query).await
+        }
     };
+    respond::no_store_if_error(&mut response);
     let elapsed = started.elapsed();
     let status = response.status().as_u16();
     app.metrics.record_request(kind, status, elapsed);
-    // Path and query are the client's own words; Location (which may carry a signature)
-    // is never logged.
     // Path and query are the client's own words, shortened; Location (which may carry a
     // signature) is never logged.
     crate::log::access(format_args!(
@@ -80,6 +93,21 @@ async fn serve_request(app: Arc<App>, peer: SocketAddr, req: Request<Incoming>) 
         elapsed.as_micros()
     ));
     response
+}
+
+/// The handler's answer and the S3 calls it made.
+async fn handled(
+    app: &Arc<App>,
+    method: &hyper::Method,
+    route: &Route,
+    query: Option<&str>,
+) -> (Response<Body>, u32) {
+    CALLS_IN_REQUEST
+        .scope(Cell::new(0), async {
+            let r = handlers::handle(app, method, route, query).await;
+            (r, CALLS_IN_REQUEST.with(Cell::get))
+        })
+        .await
 }
 
 /// At most `max` bytes of `s`, cut at a character boundary.
@@ -94,8 +122,67 @@ fn prefix(s: &str, max: usize) -> &str {
     &s[..end]
 }
 
-/// Serves on `listener` until `shutdown` resolves, then drains in-flight requests for at
-/// most the configured drain time.
+/// Everything a new connection needs.
+struct Acceptor {
+    app: Arc<App>,
+    builder: http1::Builder,
+    graceful: GracefulShutdown,
+    /// Rejection answers being written now.
+    rejecting: Arc<AtomicUsize>,
+    /// Set when shutdown begins: answers ask clients to close their connection, so
+    /// kept-alive clients reconnect (elsewhere) during the shutdown delay.
+    closing: Arc<AtomicBool>,
+}
+
+impl Acceptor {
+    async fn accepted(&self, accepted: std::io::Result<(TcpStream, SocketAddr)>) {
+        let (stream, peer) = match accepted {
+            Ok(a) => a,
+            Err(e) => {
+                // Out of file descriptors and the like: back off instead of spinning.
+                warn!("accept failed: {e}");
+                tokio::time::sleep(Duration::from_millis(50)).await;
+                return;
+            }
+        };
+        let app = &self.app;
+        // Over the cap, a connection is answered 503 and closed at once rather than left
+        // waiting: the client retries elsewhere, and its memory is not held here.
+        let Some(slot) = conn::try_open(&app.metrics, app.config.max_connections) else {
+            conn::reject(stream, &self.rejecting);
+            return;
+        };
+        let _ = stream.set_nodelay(true);
+        let io = WriteTimeout::new(stream, app.config.write_timeout, Arc::clone(&app.metrics));
+        let app = Arc::clone(app);
+        let closing = Arc::clone(&self.closing);
+        let service = service_fn(move |req| {
+            let app = Arc::clone(&app);
+            let closing = Arc::clone(&closing);
+            async move {
+                let mut response = serve_request(app, peer, req).await;
+                if closing.load(Ordering::Relaxed) {
+                    response
+                        .headers_mut()
+                        .insert(CONNECTION, HeaderValue::from_static("close"));
+                }
+                Ok::<_, Infallible>(response)
+            }
+        });
+        let conn = self.builder.serve_connection(TokioIo::new(io), service);
+        let conn = self.graceful.watch(conn);
+        tokio::spawn(async move {
+            // Client resets, header and write timeouts end here; nothing to report.
+            let _ = conn.await;
+            drop(slot);
+        });
+    }
+}
+
+/// Serves on `listener` until `shutdown` resolves; then answers readiness 503 while
+/// still serving for the configured shutdown delay (so load balancers see it and stop
+/// sending before the listener goes away), closes the listener, and drains in-flight
+/// requests for at most the configured drain time.
 pub async fn serve(app: Arc<App>, listener: TcpListener, shutdown: impl Future<Output = ()>) {
     let mut builder = http1::Builder::new();
     builder
@@ -103,43 +190,40 @@ pub async fn serve(app: Arc<App>, listener: TcpListener, shutdown: impl Future<O
         .header_read_timeout(app.config.header_timeout)
         .max_buf_size(MAX_HEAD_BYTES)
         .keep_alive(true);
-    let graceful = GracefulShutdown::new();
-    tokio::pin!(shutdown);
+    let acceptor = Acceptor {
+        app: Arc::clone(&app),
+        builder,
+        graceful: GracefulShutdown::new(),
+        rejecting: Arc::new(AtomicUsize::new(0)),
+        closing: Arc::new(AtomicBool::new(false)),
+    };
+    let delay = app.config.shutdown_delay;
+    let stop_accepting = async {
+        shutdown.await;
+        // Readiness answers 503 from now on.
+        app.begin_shutdown();
+        acceptor.closing.store(true, Ordering::Relaxed);
+        if !delay.is_zero() {
+            info!(
+                "shutting down: readiness 503, still serving for {} s",
+                delay.as_secs_f64()
+            );
+            tokio::time::sleep(delay).await;
+        }
+    };
+    tokio::pin!(stop_accepting);
     loop {
         tokio::select! {
-            accepted = listener.accept() => {
-                let (stream, peer): (_, SocketAddr) = match accepted {
-                    Ok(a) => a,
-                    Err(e) => {
-                        // Out of file descriptors and the like: back off instead of spinning.
-                        warn!("accept failed: {e}");
-                        tokio::time::sleep(Duration::from_millis(50)).await;
-                        continue;
-                    }
-                };
-                let _ = stream.set_nodelay(true);
-                let app = Arc::clone(&app);
-                let service = service_fn(move |req| {
-                    let app = Arc::clone(&app);
-                    async move { Ok::<_, Infallible>(serve_request(app, peer, req).await) }
-                });
-                let conn = builder.serve_connection(TokioIo::new(stream), service);
-                let conn = graceful.watch(conn);
-                tokio::spawn(async move {
-                    // Client resets and header timeouts end here; nothing to report.
-                    let _ = conn.await;
-                });
-            }
-            () = &mut shutdown => break,
+            accepted = listener.accept() => acceptor.accepted(accepted).await,
+            () = &mut stop_accepting => break,
         }
     }
-    // Readiness answers 503 from now on; stop accepting, let in-flight requests finish.
-    app.begin_shutdown();
+    // Stop accepting, let in-flight requests finish.
     drop(listener);
     info!("shutting down: draining in-flight requests");
     let drain = app.config.drain_timeout;
     tokio::select! {
-        () = graceful.shutdown() => info!("all connections closed"),
+        () = acceptor.graceful.shutdown() => info!("all connections closed"),
         () = tokio::time::sleep(drain) => warn!("drain time of {} s exceeded; closing", drain.as_secs_f64()),
     }
 }

@@ -255,7 +255,10 @@ pub fn two_bucket_env(endpoint: &str) -> Vec<(String, String)> {
 impl Service {
     /// Starts with `env` (later pairs override earlier ones); does not wait for readiness.
     pub async fn start(env: Vec<(String, String)>) -> Service {
-        let map: HashMap<String, String> = env.into_iter().collect();
+        let mut map: HashMap<String, String> = env.into_iter().collect();
+        // Tests stop services all the time; only the tests of the delay want one.
+        map.entry("PARPARCHIK_SHUTDOWN_DELAY".into())
+            .or_insert_with(|| "0".into());
         let config =
             Config::from_lookup(|k| map.get(k).cloned()).expect("valid test configuration");
         let app = App::new(config).expect("app");
