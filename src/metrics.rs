@@ -46,8 +46,8 @@ impl EndpointKind {
 }
 
 /// The status codes the service answers with; anything else is counted as `other`.
-const STATUSES: [u16; 13] = [
-    200, 302, 400, 401, 404, 405, 413, 414, 429, 431, 500, 503, 0,
+const STATUSES: [u16; 14] = [
+    200, 302, 400, 401, 404, 405, 413, 414, 429, 431, 499, 500, 503, 0,
 ];
 
 fn status_slot(status: u16) -> usize {

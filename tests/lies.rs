@@ -254,6 +254,13 @@ async fn a_client_that_hangs_up_does_not_lose_the_manifest_write() {
         );
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
+    // The request is still logged and counted, as "client closed request".
+    let closed = metric_value(
+        &svc,
+        "parparchik_http_requests_total{endpoint=\"update\",status=\"499\"}",
+    )
+    .await;
+    assert_eq!(closed, 1.0);
     svc.stop().await;
 }
 

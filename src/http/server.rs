@@ -45,6 +45,16 @@ async fn serve_request(app: Arc<App>, peer: SocketAddr, req: Request<Incoming>) 
     let route = route(path, &app.config.buckets);
     let kind = route.kind();
     let is_probe = matches!(route, Route::Health | Route::Readiness);
+    // hyper drops this future when the client hangs up before the answer: the guard
+    // still logs and counts the request, as 499 (nginx's "client closed request").
+    let mut unanswered = Unanswered {
+        app: &app,
+        kind,
+        method: &method,
+        path,
+        query,
+        started,
+    };
     let (mut response, s3_calls) = if target_len > MAX_TARGET_BYTES {
         (
             respond::error(StatusCode::URI_TOO_LONG, "request target too long"),
@@ -80,19 +90,47 @@ async fn serve_request(app: Arc<App>, peer: SocketAddr, req: Request<Incoming>) 
         }
     };
     respond::no_store_if_error(&mut response);
-    let elapsed = started.elapsed();
-    let status = response.status().as_u16();
-    app.metrics.record_request(kind, status, elapsed);
-    // Path and query are the client's own words, shortened; Location (which may carry a
-    // signature) is never logged.
-    crate::log::access(format_args!(
-        "{method} {}{}{} {status} {}us s3_calls={s3_calls}",
-        prefix(path, 512),
-        if query.is_some() { "?" } else { "" },
-        query.map_or("", |q| prefix(q, 256)),
-        elapsed.as_micros()
-    ));
+    unanswered.done(response.status().as_u16(), Some(s3_calls));
+    std::mem::forget(unanswered);
     response
+}
+
+/// Logs and counts a request once it is answered, or, if dropped unanswered (the
+/// client hung up), as status 499.
+struct Unanswered<'a> {
+    app: &'a App,
+    kind: crate::metrics::EndpointKind,
+    method: &'a hyper::Method,
+    path: &'a str,
+    query: Option<&'a str>,
+    started: Instant,
+}
+
+/// The status logged and counted for a request whose client left before its answer.
+pub const CLIENT_CLOSED_REQUEST: u16 = 499;
+
+impl Unanswered<'_> {
+    fn done(&mut self, status: u16, s3_calls: Option<u32>) {
+        let elapsed = self.started.elapsed();
+        self.app.metrics.record_request(self.kind, status, elapsed);
+        // Path and query are the client's own words, shortened; Location (which may carry
+        // a signature) is never logged.
+        crate::log::access(format_args!(
+            "{} {}{}{} {status} {}us s3_calls={}",
+            self.method,
+            prefix(self.path, 512),
+            if self.query.is_some() { "?" } else { "" },
+            self.query.map_or("", |q| prefix(q, 256)),
+            elapsed.as_micros(),
+            s3_calls.map_or_else(|| "?".to_owned(), |n| n.to_string()),
+        ));
+    }
+}
+
+impl Drop for Unanswered<'_> {
+    fn drop(&mut self) {
+        self.done(CLIENT_CLOSED_REQUEST, None);
+    }
 }
 
 /// The handler's answer and the S3 calls it made.

@@ -69,6 +69,8 @@ async fn main() -> ExitCode {
         ("PARPARCHIK_PRIVATE_BUCKET", PRIVATE.to_owned()),
         ("PARPARCHIK_HOST", "127.0.0.1".to_owned()),
         ("PARPARCHIK_PORT", port.clone()),
+        // No load balancer to drain in front of the demo: Ctrl-C stops it at once.
+        ("PARPARCHIK_SHUTDOWN_DELAY", "0".to_owned()),
         ("S3_ENDPOINT", s3.endpoint()),
         ("AWS_ACCESS_KEY_ID", access),
         ("AWS_SECRET_ACCESS_KEY", secret),
