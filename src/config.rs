@@ -56,6 +56,12 @@ pub struct Config {
     pub api_keys: ApiKeys,
     /// Requests per second and burst per client address; `None` = no limit.
     pub rate_limit: Option<(f64, u32)>,
+    /// Where credentials come from (the AWS tools' variables); see [`crate::credentials`].
+    pub credential_chain: crate::credentials::ChainSettings,
+    /// How often `_FILE` credentials and the shared files are checked for changes.
+    pub credentials_poll_interval: Duration,
+    /// `PARPARCHIK_S3_CA_FILE`: a PEM bundle trusted besides the bundled and system roots.
+    pub s3_ca_file: Option<std::path::PathBuf>,
 }
 
 /// API keys; `Debug` shows how many, never the keys.
@@ -312,6 +318,22 @@ impl Config {
                 }
             };
 
+        // The credential chain's variables are checked here, so a half-configured
+        // source stops the process at start like any other bad variable.
+        let credential_chain = crate::credentials::ChainSettings::from_lookup(
+            get,
+            &region,
+            std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map_or(0, |d| d.as_secs()),
+        )
+        .map_err(|e| match e {
+            crate::credentials::CredentialsError::Config { variable, problem } => {
+                err(variable, problem)
+            }
+            other => err("AWS_ACCESS_KEY_ID", other.to_string()),
+        })?;
+
         Ok(Config {
             api_keys: ApiKeys(api_keys),
             rate_limit,
@@ -349,7 +371,20 @@ impl Config {
                 get("PARPARCHIK_HEADER_TIMEOUT"),
                 Duration::from_secs(10),
             )?,
-            presign_expires: 3600,
+            presign_expires: match get("PARPARCHIK_PRESIGN_EXPIRES") {
+                None => 3600,
+                Some(v) => v
+                    .trim()
+                    .parse::<u64>()
+                    .ok()
+                    .filter(|n| (1..=u64::from(crate::sigv4::MAX_PRESIGN_EXPIRES)).contains(n))
+                    .ok_or_else(|| {
+                        err(
+                            "PARPARCHIK_PRESIGN_EXPIRES",
+                            format!("{v:?} is not 1..=604800 seconds"),
+                        )
+                    })?,
+            },
             redirect_cache_control: match get("PARPARCHIK_REDIRECT_CACHE_CONTROL") {
                 None => "no-store".to_owned(),
                 Some(v) if v.bytes().all(|b| (0x20..0x7f).contains(&b)) => v.trim().to_owned(),
@@ -360,6 +395,14 @@ impl Config {
                     ));
                 }
             },
+            credential_chain,
+            credentials_poll_interval: parse_seconds(
+                "PARPARCHIK_CREDENTIALS_POLL_INTERVAL",
+                get("PARPARCHIK_CREDENTIALS_POLL_INTERVAL"),
+                Duration::from_secs(10),
+            )?
+            .max(Duration::from_millis(100)),
+            s3_ca_file: get("PARPARCHIK_S3_CA_FILE").map(|p| std::path::PathBuf::from(p.trim())),
         })
     }
 

@@ -145,6 +145,9 @@ pub struct Metrics {
     pub manifest_writes_failed: AtomicU64,
     pub manifest_write_conflicts: AtomicU64,
     pub coalesced_checks: AtomicU64,
+    /// Credentials fetched (or re-read after a change), and attempts that failed.
+    pub credential_refreshes_ok: AtomicU64,
+    pub credential_refreshes_failed: AtomicU64,
 }
 
 impl Metrics {
@@ -313,6 +316,20 @@ pub fn render(figures: &RegistryFigures, metrics: &Metrics, ready: bool) -> Stri
         "parparchik_manifest_writes_total{{outcome=\"failed\"}} {}",
         metrics.manifest_writes_failed.load(Relaxed)
     );
+    out.push_str(
+        "# HELP parparchik_credential_refreshes_total Credentials fetched or reloaded, by outcome.\n",
+    );
+    out.push_str("# TYPE parparchik_credential_refreshes_total counter\n");
+    for (outcome, value) in [
+        ("ok", &metrics.credential_refreshes_ok),
+        ("failed", &metrics.credential_refreshes_failed),
+    ] {
+        let _ = writeln!(
+            out,
+            "parparchik_credential_refreshes_total{{outcome=\"{outcome}\"}} {}",
+            value.load(Relaxed)
+        );
+    }
     out
 }
 
