@@ -31,13 +31,14 @@ pub fn refresh_delay(left: Duration, random: f64) -> Duration {
 }
 
 /// When to retry after `failures` failed refreshes in a row: exponential backoff from
-/// half a second up to 30 s, but a quarter of the time left at most, so that short-lived
+/// half a second up to 5 s (a service without valid credentials should recover soon
+/// after STS does), but a quarter of the time left at most, so that short-lived
 /// credentials still get several attempts before they expire.
 pub fn retry_delay(failures: u32, left: Option<Duration>, random: f64) -> Duration {
     let b = backoff(
         failures.saturating_sub(1),
         Duration::from_millis(500),
-        Duration::from_secs(30),
+        Duration::from_secs(5),
         random,
     );
     match left {
@@ -153,7 +154,11 @@ mod tests {
         assert!(retry_delay(1, None, 0.0) >= Duration::from_millis(250));
         assert_eq!(
             retry_delay(20, None, 0.999),
-            Duration::from_secs(30).mul_f64(0.9995)
+            Duration::from_secs(5).mul_f64(0.9995)
+        );
+        assert_eq!(
+            retry_delay(20, Some(Duration::from_secs(40)), 0.5),
+            Duration::from_secs(5).mul_f64(0.75)
         );
         assert_eq!(
             retry_delay(20, Some(Duration::from_secs(4)), 0.5),
