@@ -33,6 +33,12 @@ impl fmt::Display for UrlError {
 
 impl std::error::Error for UrlError {}
 
+/// The instant a URL's validity counts from: `X-Amz-Date` has whole seconds, so S3
+/// counts `X-Amz-Expires` from the start of the signing second.
+fn signed_at(now: OffsetDateTime) -> OffsetDateTime {
+    now.replace_nanosecond(0).unwrap_or(now)
+}
+
 impl DownloadUrls {
     pub fn new(external: Endpoint, region: &str, credentials: Credentials) -> DownloadUrls {
         DownloadUrls::with_credentials(external, CredentialsHandle::fixed(credentials, region))
@@ -51,7 +57,7 @@ impl DownloadUrls {
     /// longer `X-Amz-Expires` would only be a lie). `None` when nothing can be signed.
     pub fn lifetime(&self, wanted: u64, now: OffsetDateTime) -> Option<u64> {
         let session = self.credentials.session().ok()?;
-        let secs = match session.remaining(now) {
+        let secs = match session.remaining(signed_at(now)) {
             Some(left) => wanted.min(left.as_secs()),
             None => wanted,
         };
@@ -77,7 +83,7 @@ impl DownloadUrls {
             .credentials
             .session()
             .map_err(|e| UrlError::Credentials(e.to_string()))?;
-        let expires = match session.remaining(now) {
+        let expires = match session.remaining(signed_at(now)) {
             Some(left) if left.as_secs() == 0 => {
                 return Err(UrlError::Credentials(
                     "the credentials expire in less than a second".into(),
