@@ -268,9 +268,15 @@ impl CredentialsHandle {
     /// Like [`CredentialsHandle::session`], but waits up to `limit` for the first
     /// credentials of a remote source (start-up only: afterwards there always are some).
     pub async fn session_wait(&self, limit: Duration) -> Result<Arc<Session>, CredentialsError> {
+        // The common case first, without registering as a waiter.
+        match self.session() {
+            Err(CredentialsError::Pending { .. }) => {}
+            other => return other,
+        }
         let arrived = self.inner.arrived.notified();
         tokio::pin!(arrived);
         arrived.as_mut().enable();
+        // Checked again once registered, so an arrival in between is not missed.
         match self.session() {
             Err(CredentialsError::Pending { .. }) => {
                 let _ = tokio::time::timeout(limit, arrived).await;
