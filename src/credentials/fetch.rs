@@ -15,6 +15,14 @@ const TIMEOUT: Duration = Duration::from_secs(5);
 
 /// Why a call failed, from reqwest's error chain (which never holds headers or bodies).
 fn unreachable(source: SourceKind, url: &str, e: &reqwest::Error) -> CredentialsError {
+    // An untrusted STS certificate (internal CA) gets the same advice as one of S3.
+    if let Some(reason) = crate::tls::explain(e, url) {
+        return CredentialsError::Unreachable {
+            source,
+            url: url.to_owned(),
+            reason,
+        };
+    }
     let mut reason = if e.is_timeout() {
         "timed out".to_owned()
     } else if e.is_connect() {
