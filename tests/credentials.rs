@@ -423,7 +423,7 @@ async fn short_lived_credentials_are_refreshed_under_traffic_without_a_failed_re
 async fn a_failing_refresh_keeps_the_old_credentials_until_they_expire() {
     let s3 = S3::start().await;
     let sts =
-        credential_doubles::sts(Issuer::new(s3.keys.clone(), Duration::from_secs(4), "FB")).await;
+        credential_doubles::sts(Issuer::new(s3.keys.clone(), Duration::from_secs(6), "FB")).await;
     let dir = tempfile::tempdir().unwrap();
     let token = token_file(&dir, "tok");
     let svc = ready(env(
@@ -437,13 +437,25 @@ async fn a_failing_refresh_keeps_the_old_credentials_until_they_expire() {
     .await;
     sts.issuer.set_failing(true);
     let plain = reqwest::Client::new();
-    let first = Instant::now();
-    // The credentials in use were issued just before; for the next ~2.5 s they still work
-    // although every refresh fails.
-    while first.elapsed() < Duration::from_millis(2500) {
+    // Whatever happened before (a slow start may already have seen one refresh), the
+    // credentials in use keep working until shortly before they expire, although every
+    // refresh fails from now on.
+    let (_, st) = svc.get_json("/status").await;
+    let expires = time::OffsetDateTime::parse(
+        st["credentials"]["expires_at"]
+            .as_str()
+            .expect("expires_at"),
+        &time::format_description::well_known::Rfc3339,
+    )
+    .expect("RFC 3339");
+    let mut used = 0;
+    while expires - time::OffsetDateTime::now_utc() > time::Duration::milliseconds(2500)
+        || used == 0
+    {
         download(&svc, &plain)
             .await
             .expect("old credentials still in use");
+        used += 1;
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
     // Then they expire: not ready, /status says why, downloads are "unavailable".
