@@ -5,6 +5,7 @@ use std::sync::{Arc, Mutex, Weak};
 use std::time::Instant;
 
 use crate::config::Config;
+use crate::credentials::CredentialsHandle;
 use crate::http::access::RateLimiter;
 use crate::keycache::KeyCache;
 use crate::metrics::Metrics;
@@ -46,6 +47,11 @@ pub struct App {
     pub rate_limiter: Option<RateLimiter>,
     /// `Cache-Control` of redirects, parsed once.
     pub redirect_cache_control: hyper::header::HeaderValue,
+    /// The current S3 credentials (shared with `s3` and `urls`), refreshed in the
+    /// background by [`crate::credentials::refresh::run`].
+    pub credentials: CredentialsHandle,
+    /// `max-age` of `redirect_cache_control`, if any: capped per presigned redirect.
+    redirect_max_age: Option<u64>,
     ready: AtomicBool,
     shutting_down: AtomicBool,
     /// An episode of S3 failures is under way (warned about once, at its start).
@@ -60,10 +66,24 @@ pub struct App {
 impl App {
     pub fn new(config: Config) -> Result<Arc<App>, String> {
         let metrics = Arc::new(Metrics::default());
-        let s3 = S3Client::new(
-            config.endpoint.clone(),
+        let tls = crate::tls::TlsSettings::load(config.s3_ca_file.as_deref())?;
+        // STS and the container endpoint may sit behind the same internal CA as S3.
+        let credentials_http = tls
+            .apply(reqwest::Client::builder())
+            .connect_timeout(std::time::Duration::from_secs(2))
+            .redirect(reqwest::redirect::Policy::none())
+            .build()
+            .map_err(|e| format!("cannot build the HTTP client for credentials: {e}"))?;
+        let credentials = CredentialsHandle::from_chain(
+            &config.credential_chain,
             &config.region,
-            config.credentials.clone(),
+            credentials_http,
+            Arc::clone(&metrics),
+            config.credentials_poll_interval,
+        );
+        let s3 = S3Client::with_credentials(
+            config.endpoint.clone(),
+            credentials.clone(),
             ClientSettings {
                 connect_timeout: config.s3_connect_timeout,
                 timeout: config.s3_timeout,
@@ -72,6 +92,7 @@ impl App {
                 ..ClientSettings::default()
             },
             Arc::clone(&metrics),
+            &tls,
         )?;
         Ok(Arc::new_cyclic(|me| App {
             me: me.clone(),
@@ -90,11 +111,12 @@ impl App {
                 &config.redirect_cache_control,
             )
             .unwrap_or(hyper::header::HeaderValue::from_static("no-store")),
-            urls: DownloadUrls::new(
+            urls: DownloadUrls::with_credentials(
                 config.external_endpoint.clone(),
-                &config.region,
-                config.credentials.clone(),
+                credentials.clone(),
             ),
+            redirect_max_age: max_age(&config.redirect_cache_control),
+            credentials,
             s3,
             metrics,
             config,
@@ -111,9 +133,31 @@ impl App {
         self.me.clone()
     }
 
-    /// Ready once the registry is rebuilt, and until shutdown begins.
+    /// Ready once the registry is rebuilt, and until shutdown begins, while there are
+    /// credentials to sign with (`/status` says why not).
     pub fn is_ready(&self) -> bool {
-        self.ready.load(Ordering::Acquire) && !self.shutting_down.load(Ordering::Acquire)
+        self.ready.load(Ordering::Acquire)
+            && !self.shutting_down.load(Ordering::Acquire)
+            && self.credentials.usable()
+    }
+
+    /// `Cache-Control` of a redirect: the configured one, with its `max-age` cut to the
+    /// presigned URL's lifetime so no cache keeps a URL past its expiry.
+    pub fn redirect_cache_control_for(&self, presigned: bool) -> hyper::header::HeaderValue {
+        let configured = &self.redirect_cache_control;
+        let (true, Some(age)) = (presigned, self.redirect_max_age) else {
+            return configured.clone();
+        };
+        let now = time::OffsetDateTime::now_utc();
+        let lifetime = self
+            .urls
+            .lifetime(self.config.presign_expires, now)
+            .unwrap_or(0);
+        if age <= lifetime {
+            return configured.clone();
+        }
+        let capped = set_max_age(configured.to_str().unwrap_or("no-store"), lifetime);
+        hyper::header::HeaderValue::from_str(&capped).unwrap_or_else(|_| configured.clone())
     }
 
     pub fn set_ready(&self) {
@@ -177,5 +221,46 @@ impl App {
             .iter()
             .map(|b| b.name.as_str())
             .collect()
+    }
+}
+
+/// The `max-age` directive of a `Cache-Control` value.
+fn max_age(value: &str) -> Option<u64> {
+    value.split(',').find_map(|d| {
+        let (name, v) = d.trim().split_once('=')?;
+        name.trim()
+            .eq_ignore_ascii_case("max-age")
+            .then(|| v.trim().trim_matches('"').parse().ok())?
+    })
+}
+
+/// `value` with its `max-age` (and `s-maxage`) set to `secs`.
+fn set_max_age(value: &str, secs: u64) -> String {
+    value
+        .split(',')
+        .map(|d| {
+            let name = d.split('=').next().unwrap_or_default().trim();
+            if name.eq_ignore_ascii_case("max-age") || name.eq_ignore_ascii_case("s-maxage") {
+                format!("{}={secs}", name.to_ascii_lowercase())
+            } else {
+                d.trim().to_owned()
+            }
+        })
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn max_age_is_read_and_capped() {
+        assert_eq!(max_age("no-store"), None);
+        assert_eq!(max_age("private, max-age=600"), Some(600));
+        assert_eq!(
+            set_max_age("private, max-age=600, s-maxage=900", 42),
+            "private, max-age=42, s-maxage=42"
+        );
     }
 }

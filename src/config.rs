@@ -70,6 +70,12 @@ pub struct Config {
     pub trusted_proxies: crate::http::client_addr::TrustedProxies,
     /// How long after SIGTERM the listener keeps serving with readiness 503.
     pub shutdown_delay: Duration,
+    /// Where credentials come from (the AWS tools' variables); see [`crate::credentials`].
+    pub credential_chain: crate::credentials::ChainSettings,
+    /// How often `_FILE` credentials and the shared files are checked for changes.
+    pub credentials_poll_interval: Duration,
+    /// `PARPARCHIK_S3_CA_FILE`: a PEM bundle trusted besides the bundled and system roots.
+    pub s3_ca_file: Option<std::path::PathBuf>,
     /// How the layer between the registry and S3 protects itself and the routes.
     pub storage: StorageSettings,
 }
@@ -447,6 +453,21 @@ impl Config {
             };
 
         let storage = StorageSettings::from_lookup(&get)?;
+        // The credential chain's variables are checked here, so a half-configured
+        // source stops the process at start like any other bad variable.
+        let credential_chain = crate::credentials::ChainSettings::from_lookup(
+            get,
+            &region,
+            std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map_or(0, |d| d.as_secs()),
+        )
+        .map_err(|e| match e {
+            crate::credentials::CredentialsError::Config { variable, problem } => {
+                err(variable, problem)
+            }
+            other => err("AWS_ACCESS_KEY_ID", other.to_string()),
+        })?;
 
         Ok(Config {
             storage,
@@ -486,7 +507,20 @@ impl Config {
                 get("PARPARCHIK_HEADER_TIMEOUT"),
                 Duration::from_secs(10),
             )?,
-            presign_expires: 3600,
+            presign_expires: match get("PARPARCHIK_PRESIGN_EXPIRES") {
+                None => 3600,
+                Some(v) => v
+                    .trim()
+                    .parse::<u64>()
+                    .ok()
+                    .filter(|n| (1..=u64::from(crate::sigv4::MAX_PRESIGN_EXPIRES)).contains(n))
+                    .ok_or_else(|| {
+                        err(
+                            "PARPARCHIK_PRESIGN_EXPIRES",
+                            format!("{v:?} is not 1..=604800 seconds"),
+                        )
+                    })?,
+            },
             redirect_cache_control: match get("PARPARCHIK_REDIRECT_CACHE_CONTROL") {
                 None => "no-store".to_owned(),
                 Some(v) if v.bytes().all(|b| (0x20..0x7f).contains(&b)) => v.trim().to_owned(),
@@ -528,6 +562,14 @@ impl Config {
                 get("PARPARCHIK_SHUTDOWN_DELAY"),
                 Duration::from_secs(5),
             )?,
+            credential_chain,
+            credentials_poll_interval: parse_seconds(
+                "PARPARCHIK_CREDENTIALS_POLL_INTERVAL",
+                get("PARPARCHIK_CREDENTIALS_POLL_INTERVAL"),
+                Duration::from_secs(10),
+            )?
+            .max(Duration::from_millis(100)),
+            s3_ca_file: get("PARPARCHIK_S3_CA_FILE").map(|p| std::path::PathBuf::from(p.trim())),
         })
     }
 

@@ -7,6 +7,7 @@
 
 pub mod app;
 pub mod config;
+pub mod credentials;
 pub mod http;
 pub mod keycache;
 pub mod log;
@@ -16,6 +17,7 @@ pub mod s3;
 pub mod sigv4;
 pub mod storage;
 pub mod timefmt;
+pub mod tls;
 
 /// Runs the service on `listener` until `shutdown` resolves: the registry is rebuilt in
 /// the background (readiness flips when done) while requests are already answered.
@@ -25,7 +27,9 @@ pub async fn run(
     shutdown: impl std::future::Future<Output = ()>,
 ) {
     let rebuild = tokio::spawn(storage::startup::run(std::sync::Arc::clone(&app)));
+    let credentials = tokio::spawn(credentials::refresh::run(app.credentials.clone()));
     http::server::serve(app, listener, shutdown).await;
     rebuild.abort();
+    credentials.abort();
     log::flush();
 }

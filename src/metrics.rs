@@ -160,6 +160,9 @@ pub struct Metrics {
     pub connections_rejected: AtomicU64,
     /// Connections closed because a write to the client made no progress in time.
     pub write_timeouts: AtomicU64,
+    /// Credentials fetched (or re-read after a change), and attempts that failed.
+    pub credential_refreshes_ok: AtomicU64,
+    pub credential_refreshes_failed: AtomicU64,
 }
 
 impl Metrics {
@@ -348,6 +351,20 @@ pub fn render(figures: &RegistryFigures, metrics: &Metrics, ready: bool) -> Stri
         metrics.manifest_writes_failed.load(Relaxed)
     );
     render_guards(&mut out, metrics);
+    out.push_str(
+        "# HELP parparchik_credential_refreshes_total Credentials fetched or reloaded, by outcome.\n",
+    );
+    out.push_str("# TYPE parparchik_credential_refreshes_total counter\n");
+    for (outcome, value) in [
+        ("ok", &metrics.credential_refreshes_ok),
+        ("failed", &metrics.credential_refreshes_failed),
+    ] {
+        let _ = writeln!(
+            out,
+            "parparchik_credential_refreshes_total{{outcome=\"{outcome}\"}} {}",
+            value.load(Relaxed)
+        );
+    }
     out
 }
 

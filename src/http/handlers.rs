@@ -116,6 +116,9 @@ fn status(app: &App) -> Response<Body> {
             "s3_calls_in_flight": app.s3.calls_in_flight(),
             "verify_ttl_seconds": c.verify_ttl.as_secs_f64(),
             "sync_interval_seconds": c.sync_interval.map(|d| d.as_secs_f64()),
+            // Where the credentials come from and until when; never a key.
+            "credentials": app.credentials.status(),
+            "presign_expires_seconds": c.presign_expires,
         }),
     )
 }
@@ -279,14 +282,18 @@ fn redirect_to(app: &App, method: &Method, entry: &Entry) -> Response<Body> {
                     now,
                 )?);
                 slot.presigned = Some((second, head, url.clone()));
-                Ok::<_, crate::sigv4::PresignError>(url)
+                Ok::<_, crate::s3::urls::UrlError>(url)
             });
         match signed {
             Ok(url) => url,
+            // No valid credentials to sign with: storage is unavailable, not broken.
+            Err(crate::s3::urls::UrlError::Credentials(_)) => {
+                return respond::unavailable(&json!({"error": "storage unavailable"}));
+            }
             Err(e) => return respond::error(StatusCode::INTERNAL_SERVER_ERROR, &e.to_string()),
         }
     };
-    respond::redirect(location, &app.redirect_cache_control)
+    respond::redirect(location, &app.redirect_cache_control_for(!b.public))
 }
 
 /// The answer for `bucket`/`key` given where the key is registered (if anywhere).

@@ -14,8 +14,9 @@ use super::endpoint::{Endpoint, Target};
 use super::error::{S3Error, classify};
 use super::retry::{backoff, jitter};
 use super::xml::{parse_error, parse_list_page};
+use crate::credentials::CredentialsHandle;
 use crate::metrics::{Metrics, S3Op};
-use crate::sigv4::{self, Credentials, Mode, PayloadHash, Request, Signer};
+use crate::sigv4::{self, Credentials, PayloadHash, Request};
 use crate::timefmt;
 
 tokio::task_local! {
@@ -100,7 +101,8 @@ pub struct S3Client {
 struct Inner {
     http: reqwest::Client,
     endpoint: Endpoint,
-    signer: Signer,
+    /// The current credentials; a refresh swaps them under the client.
+    credentials: CredentialsHandle,
     settings: ClientSettings,
     metrics: Arc<Metrics>,
     in_flight: tokio::sync::Semaphore,
@@ -217,7 +219,26 @@ impl S3Client {
         settings: ClientSettings,
         metrics: Arc<Metrics>,
     ) -> Result<S3Client, String> {
-        let http = reqwest::Client::builder()
+        S3Client::with_credentials(
+            endpoint,
+            CredentialsHandle::fixed(credentials, region),
+            settings,
+            metrics,
+            &crate::tls::TlsSettings::default(),
+        )
+    }
+
+    /// A client whose credentials come from `credentials` (refreshed by its owner) and
+    /// which trusts `tls`'s extra roots besides the bundled and system ones.
+    pub fn with_credentials(
+        endpoint: Endpoint,
+        credentials: CredentialsHandle,
+        settings: ClientSettings,
+        metrics: Arc<Metrics>,
+        tls: &crate::tls::TlsSettings,
+    ) -> Result<S3Client, String> {
+        let http = tls
+            .apply(reqwest::Client::builder())
             .connect_timeout(settings.connect_timeout)
             .timeout(settings.timeout)
             .pool_max_idle_per_host(settings.pool_idle_per_host)
@@ -230,7 +251,7 @@ impl S3Client {
             inner: Arc::new(Inner {
                 http,
                 endpoint,
-                signer: Signer::new(credentials, region, "s3", Mode::S3),
+                credentials,
                 in_flight: tokio::sync::Semaphore::new(settings.max_concurrency.max(1)),
                 breaker: Mutex::new(Breaker::default()),
                 bucket_proofs: Mutex::new(HashMap::new()),
@@ -255,6 +276,10 @@ impl S3Client {
         self.inner.settings.max_concurrency.max(1) - self.inner.in_flight.available_permits()
     }
 
+    pub fn credentials(&self) -> &CredentialsHandle {
+        &self.inner.credentials
+    }
+
     pub fn endpoint(&self) -> &Endpoint {
         &self.inner.endpoint
     }
@@ -270,7 +295,15 @@ impl S3Client {
             }
             None => PayloadHash::Sha256(sigv4::EMPTY_SHA256),
         };
-        let signed = inner.signer.sign(
+        // Waits only before the first credentials of a remote source have arrived.
+        let session = inner
+            .credentials
+            .session_wait(inner.settings.timeout)
+            .await
+            .map_err(|e| S3Error::Unavailable {
+                reason: e.to_string(),
+            })?;
+        let signed = session.signer().sign(
             &Request {
                 method: call.method.as_str(),
                 host: &target.host,
@@ -302,7 +335,7 @@ impl S3Client {
         }
         let _ = CALLS_IN_REQUEST.try_with(|c| c.set(c.get() + 1));
         let resp = req.send().await.map_err(|e| S3Error::Unavailable {
-            reason: transport_reason(&e),
+            reason: crate::tls::explain(&e, &target.origin).unwrap_or_else(|| transport_reason(&e)),
         })?;
         let status = resp.status().as_u16();
         let headers = resp.headers().clone();

@@ -8,11 +8,49 @@ use s3s::S3Result;
 use s3s::access::{S3Access, S3AccessContext};
 use s3s::s3_error;
 
+use crate::keys::Keys;
 use crate::stats::Stats;
 
 pub(crate) struct PublicReadAccess {
     pub(crate) public_buckets: HashSet<String>,
     pub(crate) stats: Stats,
+    /// Temporary keys, whose session token and expiry are checked here.
+    pub(crate) keys: Keys,
+}
+
+/// The session token of a request: header, or query parameter of a presigned URL.
+fn session_token(cx: &S3AccessContext<'_>) -> Option<String> {
+    if let Some(v) = cx.headers().get("x-amz-security-token") {
+        return v.to_str().ok().map(str::to_owned);
+    }
+    cx.uri().query()?.split('&').find_map(|pair| {
+        let (k, v) = pair.split_once('=')?;
+        (k == "X-Amz-Security-Token").then(|| percent_decode(v))
+    })
+}
+
+fn percent_decode(s: &str) -> String {
+    let b = s.as_bytes();
+    let mut out = Vec::with_capacity(b.len());
+    let mut i = 0;
+    while i < b.len() {
+        let hex = |c: u8| (c as char).to_digit(16);
+        match (
+            b[i],
+            b.get(i + 1).copied().and_then(hex),
+            b.get(i + 2).copied().and_then(hex),
+        ) {
+            (b'%', Some(h), Some(l)) => {
+                out.push((h * 16 + l) as u8);
+                i += 3;
+            }
+            (c, _, _) => {
+                out.push(c);
+                i += 1;
+            }
+        }
+    }
+    String::from_utf8_lossy(&out).into_owned()
 }
 
 #[async_trait::async_trait]
@@ -24,8 +62,9 @@ impl S3Access for PublicReadAccess {
         let op = cx.s3_op().name();
         self.stats.record_op(op);
 
-        if cx.credentials().is_some() {
-            return Ok(());
+        if let Some(c) = cx.credentials() {
+            let access_key = c.access_key.clone();
+            return self.keys.check(&access_key, session_token(cx).as_deref());
         }
         let public = cx
             .s3_path()

@@ -19,6 +19,7 @@
 
 mod access;
 mod compat;
+mod keys;
 mod server;
 mod stats;
 mod store;
@@ -27,6 +28,7 @@ use std::fmt;
 use std::net::{Ipv4Addr, SocketAddr};
 use std::path::PathBuf;
 
+pub use keys::Keys;
 pub use server::LocalS3;
 pub use stats::Stats;
 
@@ -46,6 +48,18 @@ pub struct Config {
     /// Buckets whose objects anonymous clients may GET and HEAD (but not list).
     /// Listing a bucket here does not create it.
     pub public_buckets: Vec<String>,
+    /// Further access keys, e.g. temporary credentials with session tokens; may be
+    /// changed while the server runs.
+    pub keys: Keys,
+    /// Serve HTTPS with this certificate instead of plain HTTP.
+    pub tls: Option<TlsIdentity>,
+}
+
+/// A certificate chain and its private key, both PEM.
+#[derive(Clone)]
+pub struct TlsIdentity {
+    pub cert_chain_pem: Vec<u8>,
+    pub key_pem: Vec<u8>,
 }
 
 impl Config {
@@ -62,6 +76,8 @@ impl Config {
             secret_key: secret_key.into(),
             buckets: Vec::new(),
             public_buckets: Vec::new(),
+            keys: Keys::default(),
+            tls: None,
         }
     }
 }
@@ -76,6 +92,8 @@ impl fmt::Debug for Config {
             .field("secret_key", &"<redacted>")
             .field("buckets", &self.buckets)
             .field("public_buckets", &self.public_buckets)
+            .field("keys", &self.keys)
+            .field("tls", &self.tls.is_some())
             .finish()
     }
 }

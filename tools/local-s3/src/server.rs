@@ -6,17 +6,20 @@ use std::time::Duration;
 
 use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 use hyper_util::server::conn::auto;
-use s3s::auth::SimpleAuth;
 use s3s::service::{S3Service, S3ServiceBuilder};
 use s3s_fs::FileSystem;
-use tokio::net::{TcpListener, TcpSocket, TcpStream};
+use tokio::io::{AsyncRead, AsyncWrite};
+use tokio::net::{TcpListener, TcpSocket};
 use tokio::sync::oneshot;
 use tokio::task::{JoinHandle, JoinSet};
+use tokio_rustls::TlsAcceptor;
+use tokio_rustls::rustls;
 
-use crate::Config;
 use crate::access::PublicReadAccess;
+use crate::keys::KeyAuth;
 use crate::stats::Stats;
 use crate::store::Store;
+use crate::{Config, TlsIdentity};
 
 /// A running local S3 server. Dropping it stops the server too (without
 /// waiting); use [`LocalS3::stop`] to wait until the port is free again.
@@ -24,6 +27,7 @@ use crate::store::Store;
 pub struct LocalS3 {
     addr: SocketAddr,
     stats: Stats,
+    https: bool,
     shutdown: Option<oneshot::Sender<()>>,
     task: Option<JoinHandle<()>>,
 }
@@ -47,12 +51,18 @@ impl LocalS3 {
             io::Error::other(format!("cannot use {}: {e:?}", cfg.data_dir.display()))
         })?;
 
+        let acceptor = cfg.tls.as_ref().map(tls_acceptor).transpose()?;
         let stats = Stats::default();
         let mut builder = S3ServiceBuilder::new(Store::new(fs));
-        builder.set_auth(SimpleAuth::from_single(cfg.access_key, cfg.secret_key));
+        builder.set_auth(KeyAuth {
+            access_key: cfg.access_key,
+            secret_key: cfg.secret_key,
+            keys: cfg.keys.clone(),
+        });
         builder.set_access(PublicReadAccess {
             public_buckets: cfg.public_buckets.into_iter().collect(),
             stats: stats.clone(),
+            keys: cfg.keys,
         });
         let service = builder.build();
 
@@ -69,10 +79,18 @@ impl LocalS3 {
         let addr = listener.local_addr()?;
 
         let (shutdown, shutdown_rx) = oneshot::channel();
-        let task = tokio::spawn(accept_loop(listener, service, stats.clone(), shutdown_rx));
+        let https = acceptor.is_some();
+        let task = tokio::spawn(accept_loop(
+            listener,
+            service,
+            stats.clone(),
+            acceptor,
+            shutdown_rx,
+        ));
         Ok(LocalS3 {
             addr,
             stats,
+            https,
             shutdown: Some(shutdown),
             task: Some(task),
         })
@@ -96,7 +114,8 @@ impl LocalS3 {
                 Ipv6Addr::LOCALHOST.into()
             });
         }
-        format!("http://{addr}")
+        let scheme = if self.https { "https" } else { "http" };
+        format!("{scheme}://{addr}")
     }
 
     /// Request counters of this server.
@@ -127,10 +146,33 @@ impl Drop for LocalS3 {
     }
 }
 
+/// A TLS server configuration from PEM (ring provider: the one already in the tree).
+fn tls_acceptor(id: &TlsIdentity) -> io::Result<TlsAcceptor> {
+    use rustls::pki_types::pem::PemObject;
+    use rustls::pki_types::{CertificateDer, PrivateKeyDer};
+    let bad = |what: &str, e: &dyn std::fmt::Display| {
+        io::Error::new(io::ErrorKind::InvalidInput, format!("{what}: {e}"))
+    };
+    let certs = CertificateDer::pem_slice_iter(&id.cert_chain_pem)
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(|e| bad("certificate chain", &e))?;
+    let key = PrivateKeyDer::from_pem_slice(&id.key_pem).map_err(|e| bad("private key", &e))?;
+    let config = rustls::ServerConfig::builder_with_provider(std::sync::Arc::new(
+        rustls::crypto::ring::default_provider(),
+    ))
+    .with_safe_default_protocol_versions()
+    .map_err(|e| bad("TLS versions", &e))?
+    .with_no_client_auth()
+    .with_single_cert(certs, key)
+    .map_err(|e| bad("certificate", &e))?;
+    Ok(TlsAcceptor::from(std::sync::Arc::new(config)))
+}
+
 async fn accept_loop(
     listener: TcpListener,
     service: S3Service,
     stats: Stats,
+    acceptor: Option<TlsAcceptor>,
     mut shutdown: oneshot::Receiver<()>,
 ) {
     let mut conns = JoinSet::new();
@@ -140,7 +182,23 @@ async fn accept_loop(
             _ = &mut shutdown => break,
             accepted = listener.accept() => match accepted {
                 Ok((stream, _)) => {
-                    conns.spawn(serve_connection(stream, service.clone(), stats.clone()));
+                    // Small responses (HEAD, errors) would otherwise wait for delayed ACKs.
+                    let _ = stream.set_nodelay(true);
+                    let (service, stats) = (service.clone(), stats.clone());
+                    match acceptor.clone() {
+                        None => {
+                            conns.spawn(serve_connection(stream, service, stats));
+                        }
+                        Some(acceptor) => {
+                            conns.spawn(async move {
+                                // A failed handshake (untrusted certificate on the
+                                // client side, …) just closes the connection.
+                                if let Ok(tls) = acceptor.accept(stream).await {
+                                    serve_connection(tls, service, stats).await;
+                                }
+                            });
+                        }
+                    }
                 }
                 // E.g. out of file descriptors: back off instead of spinning.
                 Err(_) => tokio::time::sleep(Duration::from_millis(10)).await,
@@ -153,9 +211,11 @@ async fn accept_loop(
     conns.shutdown().await;
 }
 
-async fn serve_connection(stream: TcpStream, service: S3Service, stats: Stats) {
-    // Small responses (HEAD, errors) would otherwise wait for delayed ACKs.
-    let _ = stream.set_nodelay(true);
+async fn serve_connection(
+    stream: impl AsyncRead + AsyncWrite + Unpin + Send + 'static,
+    service: S3Service,
+    stats: Stats,
+) {
     let svc = hyper::service::service_fn(move |req| {
         stats.record_http();
         hyper::service::Service::call(&service, req)
