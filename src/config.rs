@@ -100,6 +100,8 @@ pub struct StorageSettings {
     pub miss_ttl: Duration,
     /// Missing keys remembered at most.
     pub miss_cache_entries: usize,
+    /// Ranges of one bucket listed at once.
+    pub list_concurrency: usize,
 }
 
 impl Default for StorageSettings {
@@ -112,6 +114,7 @@ impl Default for StorageSettings {
             removal_floor: 5,
             miss_ttl: Duration::from_secs(5),
             miss_cache_entries: 100_000,
+            list_concurrency: 8,
         }
     }
 }
@@ -194,6 +197,7 @@ impl StorageSettings {
                 d.miss_cache_entries,
                 0..=100_000_000,
             )?,
+            list_concurrency: count("PARPARCHIK_LIST_CONCURRENCY", d.list_concurrency, 1..=64)?,
         })
     }
 }

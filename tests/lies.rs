@@ -506,3 +506,53 @@ async fn a_manifest_over_the_size_limit_is_not_read_whole() {
     assert_eq!(svc.app.registry.len(), 2);
     svc.stop().await;
 }
+
+#[tokio::test]
+async fn a_listing_in_ranges_is_the_listing_exactly() {
+    let s3 = small_s3().await;
+    // Keys that sort oddly (case, punctuation, multibyte), and enough for several pages.
+    let mut keys: Vec<String> = (0..2_500).map(bulk_key).collect();
+    for k in [
+        "A.txt",
+        "a b.txt",
+        "a+b.txt",
+        "a-b.txt",
+        "Z/ü.txt",
+        "z/日本.txt",
+        "~tilde",
+    ] {
+        keys.push(k.to_owned());
+    }
+    write_on_disk(&s3, PUBLIC, keys.iter().cloned());
+    let svc = Service::ready(&s3).await;
+    let client = &svc.app.s3;
+    let whole = client.list_objects(PUBLIC, |_| {}).await.expect("listing");
+    let whole: Vec<&str> = whole.iter().map(|o| o.key.as_str()).collect();
+    assert_eq!(
+        whole.len(),
+        keys.len() + 2,
+        "hello.txt and the manifest too"
+    );
+    let splits_of = |v: &[&str]| v.iter().map(|s| (*s).to_owned()).collect::<Vec<_>>();
+    for splits in [
+        // Split points equal to listed keys, between keys, before the first, after the
+        // last (an empty range), one range of one page, and the odd keys themselves.
+        splits_of(&[whole[10], whole[1200], whole[1201]]),
+        splits_of(&["0", "bulk/050", "bulk/050/zzz"]),
+        splits_of(&["~~~~"]),
+        splits_of(&[whole[0]]),
+        splits_of(&["A.txt", "a b.txt", "Z/ü.txt", "z/日本.txt"]),
+    ] {
+        let ranged = parparchik::storage::listing::list_bucket(
+            client,
+            PUBLIC,
+            &splits,
+            |o| Some(o.key),
+            |_| {},
+        )
+        .await
+        .expect("ranged listing");
+        assert_eq!(ranged, whole, "splits {splits:?}");
+    }
+    svc.stop().await;
+}

@@ -1,11 +1,9 @@
 //! Reconciliation from listings: what the registry must hold, given what every bucket
 //! holds now. Pure, so start-up, `/list` and the periodic sync share one tested rule.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashSet;
 
 use super::entry::Entry;
-use crate::config::BucketConfig;
-use crate::s3::ListedObject;
 
 /// The registry a set of listings implies.
 #[derive(Debug, Default)]
@@ -16,54 +14,69 @@ pub struct Reconciled {
     pub duplicates: HashSet<String>,
 }
 
-/// `listings[i]` is bucket `i`'s full listing; `home(key)` is the bucket the key is
-/// registered in now (by the registry, or at start-up by the manifests), if any.
+/// `listings[i]` is bucket `i`'s full listing as entries (its own objects left out);
+/// `home(key)` is the bucket the key is registered in now (by the registry, or at
+/// start-up by the manifests), if any.
 ///
 /// Routes are sticky: a key stays in its home bucket as long as that bucket still holds
 /// it (so a `/relocate` lasts). A key with no home, or whose home no longer holds it, is
 /// registered in the first bucket (priority order) that holds it. A key held by several
-/// buckets is counted as a duplicate; each bucket's own objects are not files.
+/// buckets is counted as a duplicate.
+///
+/// The listings are merged in key order (S3 lists in key order; they are sorted here if
+/// not), so no map of every key is built: the result is sorted by key too.
 pub fn reconcile(
-    buckets: &[BucketConfig],
-    listings: &[Vec<ListedObject>],
+    mut listings: Vec<Vec<Entry>>,
     home: impl Fn(&str) -> Option<usize>,
 ) -> Reconciled {
+    for listing in &mut listings {
+        if !listing.is_sorted_by(|a, b| a.key < b.key) {
+            listing.sort_unstable_by(|a, b| a.key.cmp(&b.key));
+            listing.dedup_by(|a, b| a.key == b.key);
+        }
+    }
     let total: usize = listings.iter().map(Vec::len).sum();
-    // Key → position in `files`; borrows the listings' keys, so nothing is copied twice.
-    let mut at: HashMap<&str, usize> = HashMap::with_capacity(total);
+    let mut heads: Vec<std::iter::Peekable<std::vec::IntoIter<Entry>>> = listings
+        .into_iter()
+        .map(|l| l.into_iter().peekable())
+        .collect();
     let mut out = Reconciled {
         files: Vec::with_capacity(total),
         duplicates: HashSet::new(),
     };
-    for (i, listing) in listings.iter().enumerate() {
-        let bucket = &buckets[i];
-        for o in listing {
-            if bucket.owns(&o.key) {
-                continue;
-            }
-            let entry = || Entry::new(o.key.clone(), i, o.size, &o.last_modified);
-            match at.get(o.key.as_str()) {
-                None => {
-                    at.insert(&o.key, out.files.len());
-                    out.files.push(entry());
-                }
-                Some(&first) => {
-                    out.duplicates.insert(o.key.clone());
-                    // A later bucket takes the key only when it is the key's home.
-                    if home(&o.key) == Some(i) {
-                        out.files[first] = entry();
-                    }
-                }
+    let mut holders: Vec<Entry> = Vec::new();
+    while let Some(least) = heads
+        .iter_mut()
+        .filter_map(|h| h.peek().map(|e| e.key.as_str()))
+        .min()
+        .map(str::to_owned)
+    {
+        holders.clear();
+        for h in &mut heads {
+            if let Some(e) = h.next_if(|e| e.key == least) {
+                holders.push(e);
             }
         }
+        if holders.len() > 1 {
+            out.duplicates.insert(least.clone());
+        }
+        let home = home(&least);
+        let pick = holders
+            .iter()
+            .position(|e| Some(e.bucket) == home)
+            .unwrap_or(0);
+        out.files.push(holders.swap_remove(pick));
     }
     out
 }
 
 impl Reconciled {
-    /// The entry of `key`, if any (a scan: for tests and small sets).
+    /// The entry of `key`, if any (`files` is sorted by key).
     pub fn get(&self, key: &str) -> Option<&Entry> {
-        self.files.iter().find(|e| e.key == key)
+        self.files
+            .binary_search_by(|e| e.key.as_str().cmp(key))
+            .ok()
+            .map(|i| &self.files[i])
     }
 }
 
@@ -71,49 +84,45 @@ impl Reconciled {
 mod tests {
     use super::*;
 
-    fn obj(key: &str) -> ListedObject {
-        ListedObject {
-            key: key.into(),
-            size: 1,
-            last_modified: "2026-01-01T00:00:00Z".into(),
-            etag: String::new(),
-        }
+    fn obj(key: &str, bucket: usize) -> Entry {
+        Entry::new(key, bucket, 1, "2026-01-01T00:00:00Z")
     }
 
     #[test]
     fn first_bucket_wins_and_duplicates_are_counted() {
-        let buckets = vec![
-            BucketConfig {
-                name: "a".into(),
-                manifest_key: "m.json".into(),
-                public: true,
-            },
-            BucketConfig {
-                name: "b".into(),
-                manifest_key: "m.json".into(),
-                public: false,
-            },
-        ];
-        let listings = [
-            vec![obj("x"), obj("m.json")],
-            vec![obj("x"), obj("y"), obj("m.json")],
-        ];
-        let r = reconcile(&buckets, &listings, |_| None);
+        let listings = || vec![vec![obj("x", 0)], vec![obj("x", 1), obj("y", 1)]];
+        let r = reconcile(listings(), |_| None);
         assert_eq!(r.files.len(), 2);
-        assert_eq!(r.get("x").map(|e| e.bucket).unwrap(), 0);
-        assert_eq!(r.get("y").map(|e| e.bucket).unwrap(), 1);
+        assert_eq!(r.get("x").map(|e| e.bucket), Some(0));
+        assert_eq!(r.get("y").map(|e| e.bucket), Some(1));
         assert_eq!(r.duplicates, HashSet::from(["x".to_owned()]));
 
         // Sticky: a key whose home still holds it stays there, whatever the priority.
-        let r = reconcile(&buckets, &listings, |k| (k == "x").then_some(1));
-        assert_eq!(r.get("x").map(|e| e.bucket).unwrap(), 1);
+        let r = reconcile(listings(), |k| (k == "x").then_some(1));
+        assert_eq!(r.get("x").map(|e| e.bucket), Some(1));
         assert_eq!(r.duplicates, HashSet::from(["x".to_owned()]));
 
         // A home that no longer holds the key does not keep it.
-        let r = reconcile(&buckets, &[vec![obj("x")], vec![obj("y")]], |k| {
+        let r = reconcile(vec![vec![obj("x", 0)], vec![obj("y", 1)]], |k| {
             (k == "x").then_some(1)
         });
-        assert_eq!(r.get("x").map(|e| e.bucket).unwrap(), 0);
+        assert_eq!(r.get("x").map(|e| e.bucket), Some(0));
         assert!(r.duplicates.is_empty());
+    }
+
+    #[test]
+    fn merges_in_key_order_whatever_order_it_gets() {
+        let r = reconcile(
+            vec![
+                vec![obj("b", 0), obj("a", 0), obj("z", 0)],
+                vec![obj("a", 1), obj("\u{10FFFF}", 1), obj("A b", 1)],
+                vec![],
+            ],
+            |_| None,
+        );
+        let keys: Vec<&str> = r.files.iter().map(|e| e.key.as_str()).collect();
+        assert_eq!(keys, ["A b", "a", "b", "z", "\u{10FFFF}"]);
+        assert_eq!(r.duplicates, HashSet::from(["a".to_owned()]));
+        assert_eq!(r.get("a").map(|e| e.bucket), Some(0));
     }
 }

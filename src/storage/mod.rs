@@ -4,6 +4,7 @@
 
 pub mod coalesce;
 pub mod join;
+pub mod listing;
 pub mod locate;
 pub mod misses;
 pub mod persist;

@@ -39,8 +39,9 @@ const RETRY_MAX: Duration = Duration::from_secs(30);
 struct Slot {
     /// ETag as last read or written; `None` when there was no manifest.
     etag: Option<String>,
-    /// What was last written or read, so an unchanged manifest is not rewritten.
-    last_body: Option<Vec<u8>>,
+    /// SHA-256 of what was last written or read, so an unchanged manifest is not
+    /// rewritten (a digest, not the body: at a million files that is 200 MiB).
+    last_digest: Option<[u8; 32]>,
 }
 
 /// How far one bucket's writer has got: every write asked for with a generation up to
@@ -116,10 +117,10 @@ impl ManifestStore {
     }
 
     /// Records what was read at start-up.
-    pub async fn remember_read(&self, bucket: usize, etag: Option<String>, body: Option<Vec<u8>>) {
+    pub async fn remember_read(&self, bucket: usize, etag: Option<String>, body: Option<&[u8]>) {
         let mut slot = self.slots[bucket].lock().await;
         slot.etag = etag.clone();
-        slot.last_body = body;
+        slot.last_digest = body.map(digest);
         self.set_etag(bucket, etag);
     }
 
@@ -281,10 +282,15 @@ async fn run_writer(app: Weak<App>, bucket: usize) {
     }
 }
 
-fn render_bucket(app: &App, bucket: usize) -> Vec<u8> {
+fn render_bucket(app: &App, bucket: usize) -> Bytes {
     let entries = app.registry.entries_in(bucket);
     let refs: Vec<&Entry> = entries.iter().map(|e| &**e).collect();
-    manifest::render(bucket, &refs, &app.config.buckets)
+    Bytes::from(manifest::render(bucket, &refs, &app.config.buckets))
+}
+
+fn digest(body: &[u8]) -> [u8; 32] {
+    use sha2::Digest;
+    sha2::Sha256::digest(body).into()
 }
 
 /// One write of one bucket's manifest, as the registry holds it when the write starts:
@@ -294,7 +300,8 @@ async fn write_bucket(app: &App, bucket: usize) -> Result<(), S3Error> {
     let cfg = &app.config.buckets[bucket];
     let mut slot = store.slots[bucket].lock().await;
     let mut body = render_bucket(app, bucket);
-    if slot.last_body.as_deref() == Some(body.as_slice()) {
+    let mut body_digest = digest(&body);
+    if slot.last_digest == Some(body_digest) {
         return Ok(());
     }
     let mut attempt = 0;
@@ -313,7 +320,7 @@ async fn write_bucket(app: &App, bucket: usize) -> Result<(), S3Error> {
             .put_object(
                 &cfg.name,
                 &cfg.manifest_key,
-                Bytes::from(body.clone()),
+                body.clone(),
                 "application/json",
                 &condition,
             )
@@ -326,7 +333,7 @@ async fn write_bucket(app: &App, bucket: usize) -> Result<(), S3Error> {
                 let etag = (!etag.is_empty()).then_some(etag);
                 store.set_etag(bucket, etag.clone());
                 slot.etag = etag;
-                slot.last_body = Some(body);
+                slot.last_digest = Some(body_digest);
                 return Ok(());
             }
             // A `NoSuchKey` to `If-Match` (AWS, when the manifest was deleted meanwhile)
@@ -363,6 +370,7 @@ async fn write_bucket(app: &App, bucket: usize) -> Result<(), S3Error> {
                     }
                 }
                 body = render_bucket(app, bucket);
+                body_digest = digest(&body);
             }
             Err(S3Error::Rejected { status, code, .. })
                 if condition != PutCondition::None

@@ -58,9 +58,7 @@ async fn read_manifests(app: &App) -> Result<Vec<ManifestRead>, StartupError> {
                 None
             }
         };
-        app.manifests
-            .remember_read(i, etag, Some(bytes.to_vec()))
-            .await;
+        app.manifests.remember_read(i, etag, Some(&bytes)).await;
         out.push(ManifestRead { entries });
     }
     Ok(out)

@@ -10,8 +10,9 @@ use tokio::sync::Mutex;
 
 use crate::app::App;
 use crate::registry::Dirty;
+use crate::registry::Entry;
 use crate::registry::reconcile::{Reconciled, reconcile};
-use crate::s3::{ListedObject, S3Error};
+use crate::s3::S3Error;
 use crate::storage::persist::PersistError;
 use crate::{info, warn};
 
@@ -52,30 +53,44 @@ impl SyncState {
     }
 }
 
-/// Lists every bucket, in priority order; logs progress on large buckets.
-pub async fn list_all(app: &App) -> Result<Vec<Vec<ListedObject>>, SyncError> {
+/// Lists every bucket, in priority order, into entries sorted by key (the buckets' own
+/// objects left out). A bucket the registry already knows many keys of is listed in
+/// `PARPARCHIK_LIST_CONCURRENCY` ranges at once, cut where its known keys say.
+pub async fn list_all(app: &App) -> Result<Vec<Vec<Entry>>, SyncError> {
     let mut listings = Vec::with_capacity(app.config.buckets.len());
-    for b in &app.config.buckets {
+    for (i, b) in app.config.buckets.iter().enumerate() {
         let started = Instant::now();
+        let splits = {
+            let known = app.registry.entries_in(i);
+            super::listing::split_points(
+                known.iter().map(|e| e.key.as_str()),
+                app.config.storage.list_concurrency,
+            )
+        };
         let mut next_log = 10_000;
-        let objects = app
-            .s3
-            .list_objects(&b.name, |so_far| {
+        let objects = super::listing::list_bucket(
+            &app.s3,
+            &b.name,
+            &splits,
+            |o| (!b.owns(&o.key)).then(|| Entry::new(o.key, i, o.size, &o.last_modified)),
+            |so_far| {
                 if so_far >= next_log {
                     info!("listing bucket {}: {so_far} objects so far", b.name);
                     next_log += 10_000;
                 }
-            })
-            .await
-            .map_err(|error| SyncError::List {
-                bucket: b.name.clone(),
-                error,
-            })?;
+            },
+        )
+        .await
+        .map_err(|error| SyncError::List {
+            bucket: b.name.clone(),
+            error,
+        })?;
         info!(
-            "listed bucket {}: {} objects in {} ms",
+            "listed bucket {}: {} objects in {} ms ({} ranges)",
             b.name,
             objects.len(),
-            started.elapsed().as_millis()
+            started.elapsed().as_millis(),
+            splits.len() + 1
         );
         listings.push(objects);
     }
@@ -183,10 +198,7 @@ async fn run_sync(
     let since = app.registry.mutation_seq();
     let listings = list_all(app).await?;
     let listed = listings.iter().map(Vec::len).sum();
-    let reconciled: Reconciled = reconcile(&app.config.buckets, &listings, |key| {
-        app.registry.get(key).map(|e| e.bucket)
-    });
-    drop(listings);
+    let reconciled: Reconciled = reconcile(listings, |key| app.registry.get(key).map(|e| e.bucket));
     guard_removals(app, &reconciled).await?;
     let files = reconciled.files.len();
     let duplicates = reconciled.duplicates.len();
