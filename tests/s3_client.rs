@@ -357,3 +357,77 @@ async fn calls_are_counted_by_operation_and_outcome() {
     assert_eq!(s3.stats().count("HeadObject"), 3);
     assert_eq!(s3.stats().count("PutObject"), 2);
 }
+
+/// A server that answers every listing page "truncated, next: the same token" (or a page
+/// whose keys go backwards): a client that believed it would list forever or double keys.
+async fn lying_lister(pages: Vec<&'static str>) -> (String, Arc<std::sync::atomic::AtomicUsize>) {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let endpoint = format!("http://{}", listener.local_addr().expect("addr"));
+    let served = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let count = Arc::clone(&served);
+    tokio::spawn(async move {
+        while let Ok((mut socket, _)) = listener.accept().await {
+            let (count, pages) = (Arc::clone(&count), pages.clone());
+            tokio::spawn(async move {
+                let mut buf = vec![0u8; 16 * 1024];
+                loop {
+                    let Ok(n) = socket.read(&mut buf).await else {
+                        return;
+                    };
+                    if n == 0 {
+                        return;
+                    }
+                    let i = count.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+                    let body = pages[i.min(pages.len() - 1)];
+                    let answer = format!(
+                        "HTTP/1.1 200 OK\r\nContent-Type: application/xml\r\nContent-Length: {}\r\n\r\n{body}",
+                        body.len()
+                    );
+                    if socket.write_all(answer.as_bytes()).await.is_err() {
+                        return;
+                    }
+                }
+            });
+        }
+    });
+    (endpoint, served)
+}
+
+#[tokio::test]
+async fn a_listing_that_repeats_its_token_or_goes_backwards_is_refused() {
+    // Empty pages, each "truncated" with the same token.
+    const SAME_TOKEN: &str = "<ListBucketResult><IsTruncated>true</IsTruncated><NextContinuationToken>again</NextContinuationToken></ListBucketResult>";
+    let (endpoint, served) = lying_lister(vec![SAME_TOKEN]).await;
+    let (c, metrics) = client_with(&endpoint, common::SECRET_KEY);
+    let e = tokio::time::timeout(Duration::from_secs(10), c.list_objects(PUBLIC, |_| {}))
+        .await
+        .expect("the listing stops")
+        .expect_err("a repeated token is an error");
+    assert!(matches!(e, S3Error::InvalidResponse(_)), "{e:?}");
+    assert!(served.load(std::sync::atomic::Ordering::SeqCst) <= 3);
+    assert_eq!(
+        metrics
+            .listing_loops
+            .load(std::sync::atomic::Ordering::Relaxed),
+        1
+    );
+
+    const FIRST: &str = "<ListBucketResult><IsTruncated>true</IsTruncated><NextContinuationToken>t1</NextContinuationToken><Contents><Key>m</Key><LastModified>2026-05-05T10:00:00.000Z</LastModified><Size>1</Size></Contents></ListBucketResult>";
+    const BACKWARDS: &str = "<ListBucketResult><IsTruncated>false</IsTruncated><Contents><Key>a</Key><LastModified>2026-05-05T10:00:00.000Z</LastModified><Size>1</Size></Contents></ListBucketResult>";
+    let (endpoint, _) = lying_lister(vec![FIRST, BACKWARDS]).await;
+    let (c, metrics) = client_with(&endpoint, common::SECRET_KEY);
+    let e = c
+        .list_objects(PUBLIC, |_| {})
+        .await
+        .expect_err("keys going backwards are an error");
+    assert!(e.to_string().contains("backwards"), "{e}");
+    assert_eq!(
+        metrics
+            .listing_loops
+            .load(std::sync::atomic::Ordering::Relaxed),
+        1
+    );
+}

@@ -736,6 +736,7 @@ impl S3Client {
                 .or(start_after.map(str::to_owned));
             for o in page.objects {
                 if floor.as_deref().is_some_and(|f| o.key.as_str() <= f) {
+                    self.inner.metrics.record_listing_loop();
                     return Err(S3Error::InvalidResponse(format!(
                         "listing of bucket {bucket} went backwards at key {:?}",
                         o.key

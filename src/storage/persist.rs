@@ -500,41 +500,72 @@ async fn merge_theirs(
         .map(|key| super::locate::check(app, bucket, key))
         .collect();
     let answers = super::join::join_all(checks).await;
+    // The removal guard holds for merges too: more proven-missing keys than one listing
+    // may remove are left to a sync, which confirms them with a second listing.
+    let removals = answers
+        .iter()
+        .zip(&disputed)
+        .filter(|(a, key)| {
+            matches!(a, Err(S3Error::NotFound))
+                && app.registry.get(key).is_some_and(|c| c.bucket == bucket)
+        })
+        .count();
+    let settings = &app.config.storage;
+    let allowed = super::sync::removal_allowance(
+        app.registry.entries_in(bucket).len(),
+        settings.removal_share,
+        settings.removal_floor,
+    );
+    let remove_now = removals <= allowed;
+    if !remove_now {
+        app.metrics.removals_refused.fetch_add(1, Ordering::Relaxed);
+        warn!(
+            "a merge would remove {removals} entries of bucket {}; left to a sync",
+            app.config.buckets[bucket].name
+        );
+        sync_later(app);
+    }
     for (key, answer) in disputed.into_iter().zip(answers) {
         match answer {
+            // The bucket holds the key and the other writer's manifest (written after
+            // this replica last read it) says so: follow that record, also when this
+            // replica has the key in another bucket that holds it too, so that a
+            // duplicate's home is never dropped from both manifests.
             Ok(meta) => {
-                // The bucket holds the key and the other writer's manifest (written
-                // after this replica last read it) says so: follow that record, also
-                // when this replica has the key in another bucket that holds it too,
-                // so that a duplicate's home is never dropped from both manifests.
-                let adopt = true;
-                if adopt {
-                    let dirty = app.registry.upsert(Entry::new(
-                        key.clone(),
-                        bucket,
-                        meta.size,
-                        meta.last_modified,
-                    ));
-                    // The old bucket's manifest changed too: written with the next change
-                    // (this write holds this bucket's slot; no waiting on another's).
-                    app.manifests
-                        .stale
-                        .fetch_or(dirty.0 & !(1u64 << bucket), Ordering::AcqRel);
-                }
+                let dirty = app.registry.upsert(Entry::new(
+                    key.clone(),
+                    bucket,
+                    meta.size,
+                    meta.last_modified,
+                ));
+                // The old bucket's manifest changed too: written with the next change
+                // (this write holds this bucket's slot; no waiting on another's).
+                app.manifests
+                    .stale
+                    .fetch_or(dirty.0 & !(1u64 << bucket), Ordering::AcqRel);
             }
-            Err(S3Error::NotFound) => {
+            Err(S3Error::NotFound) if remove_now => {
                 if app.registry.get(&key).is_some_and(|c| c.bucket == bucket) {
                     app.registry.remove(&key);
                 }
             }
-            // The key's own answer settles nothing: both sides' views stay.
-            Err(S3Error::KeyRejected { .. }) => {}
+            // Left to the sync; or the key's own answer, which settles nothing.
+            Err(S3Error::NotFound | S3Error::KeyRejected { .. }) => {}
             Err(e) => return Err(e),
         }
         let now = state(&key);
         settled.insert(key, now);
     }
     Ok(true)
+}
+
+/// Starts a sync in the background (a listing settles what a merge could not).
+fn sync_later(app: &App) {
+    if let Some(app) = app.weak().upgrade() {
+        tokio::spawn(async move {
+            let _ = super::sync::sync(&app).await;
+        });
+    }
 }
 
 /// Too many disputed keys to ask about one by one: keep every entry either side has
@@ -566,9 +597,5 @@ fn keep_both_and_sync_later(
         app.config.buckets[bucket].name,
         disputed.len()
     );
-    if let Some(app) = app.weak().upgrade() {
-        tokio::spawn(async move {
-            let _ = super::sync::sync(&app).await;
-        });
-    }
+    sync_later(app);
 }
