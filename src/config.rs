@@ -234,6 +234,19 @@ fn err(variable: &'static str, problem: impl Into<String>) -> ConfigError {
     }
 }
 
+/// Two buckets for unit tests: `pub` (public) and `priv`, both with manifest key `m`.
+#[cfg(test)]
+pub(crate) fn test_buckets() -> Vec<BucketConfig> {
+    ["pub", "priv"]
+        .iter()
+        .map(|name| BucketConfig {
+            name: (*name).into(),
+            manifest_key: "m".into(),
+            public: *name == "pub",
+        })
+        .collect()
+}
+
 /// Parses `name:manifest_key:public,...`.
 pub fn parse_buckets(spec: &str) -> Result<Vec<BucketConfig>, ConfigError> {
     const VAR: &str = "PARPARCHIK_BUCKETS";

@@ -73,20 +73,7 @@ impl ChunkSource for ListBody {
 mod tests {
     use super::*;
 
-    fn buckets() -> Vec<BucketConfig> {
-        vec![
-            BucketConfig {
-                name: "pub".into(),
-                manifest_key: "m".into(),
-                public: true,
-            },
-            BucketConfig {
-                name: "priv".into(),
-                manifest_key: "m".into(),
-                public: false,
-            },
-        ]
-    }
+    use crate::config::test_buckets as buckets;
 
     fn whole(entries: &[Arc<Entry>], buckets: &[BucketConfig]) -> Vec<u8> {
         #[derive(serde::Serialize)]

@@ -102,20 +102,7 @@ pub struct EntryJson<'a> {
 mod tests {
     use super::*;
 
-    fn buckets() -> Vec<BucketConfig> {
-        vec![
-            BucketConfig {
-                name: "pub".into(),
-                manifest_key: "m".into(),
-                public: true,
-            },
-            BucketConfig {
-                name: "priv".into(),
-                manifest_key: "m".into(),
-                public: false,
-            },
-        ]
-    }
+    use crate::config::test_buckets as buckets;
 
     #[test]
     fn json_has_the_contract_fields() {
