@@ -556,3 +556,45 @@ async fn a_listing_in_ranges_is_the_listing_exactly() {
     }
     svc.stop().await;
 }
+
+#[tokio::test]
+async fn a_merge_cannot_remove_most_of_a_bucket_on_its_own() {
+    let s3 = small_s3().await;
+    let seed = s3.client();
+    for i in 0..10 {
+        seed.put(PUBLIC, &format!("gone/{i}.txt"), "x").await;
+    }
+    let a = Service::ready(&s3).await;
+    let b = Service::ready(&s3).await;
+    assert_eq!(a.app.registry.len(), 12);
+    // Ten of the public bucket's eleven files go behind both replicas' backs; B notices
+    // (its sync confirms with a second listing) and writes the public manifest.
+    for i in 0..10 {
+        seed.delete(PUBLIC, &format!("gone/{i}.txt")).await;
+    }
+    let (s, v) = b.get_json("/list").await;
+    assert_eq!(s, 200, "{v}");
+    assert_eq!(v["count"], 2);
+    // A writes the public manifest next: its swap loses, and the merge's HEADs prove ten
+    // of its eleven public entries missing: more than one merge may remove.
+    seed.put(PUBLIC, "new.txt", "new").await;
+    let (s, v) = a.get_json("/update?filename=new.txt").await;
+    assert_eq!(s, 200, "{v}");
+    assert_eq!(
+        metric(&a.metrics().await, "parparchik_removals_refused_total"),
+        Some(1.0),
+        "the merge left the removals to a sync"
+    );
+    // The sync it started confirms them with two listings.
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while a.app.registry.len() != 3 {
+        assert!(
+            Instant::now() < deadline,
+            "the sync removed them: {:?}",
+            registered(&a)
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    a.stop().await;
+    b.stop().await;
+}
