@@ -30,6 +30,11 @@ bench:
 load:
     bash benches/load.sh
 
+# The deployment files against their schemas, and the binary run as the image runs it.
+check-deploy:
+    cargo build --release --bin parparchik -p local-s3
+    bash deploy/check.sh target/release
+
 # Format check and clippy, as CI runs them.
 lint:
     cargo fmt --all -- --check

@@ -6,6 +6,8 @@
 use std::fmt;
 use std::time::Duration;
 
+pub mod variables;
+
 use crate::s3::endpoint::Endpoint;
 use crate::sigv4::Credentials;
 
@@ -319,7 +321,15 @@ impl Config {
     }
 
     pub fn from_lookup(get: impl Fn(&str) -> Option<String>) -> Result<Config, ConfigError> {
-        let get = |name: &str| get(name).filter(|v| !v.trim().is_empty());
+        let get = |name: &str| {
+            // Every name read here is in the documented table (and so in `--help` and
+            // the deployment checks).
+            debug_assert!(
+                variables::find(name).is_some(),
+                "{name} is read but missing from config::variables::VARIABLES"
+            );
+            get(name).filter(|v| !v.trim().is_empty())
+        };
 
         let buckets = match get("PARPARCHIK_BUCKETS") {
             Some(spec) => {
@@ -759,5 +769,42 @@ mod tests {
         let shown = format!("{c:?}");
         assert!(!shown.contains("s3cr3t-value") && !shown.contains("t0ken-value"));
         assert!(!shown.contains("api-k3y"));
+    }
+
+    #[test]
+    fn every_documented_variable_is_read_and_no_other() {
+        use std::cell::RefCell;
+        use std::collections::BTreeSet;
+        let asked = RefCell::new(BTreeSet::new());
+        let two = [
+            ("PARPARCHIK_PUBLIC_BUCKET", "pub"),
+            ("PARPARCHIK_PRIVATE_BUCKET", "priv"),
+            ("PARPARCHIK_RATE_LIMIT_PER_SECOND", "10"),
+        ];
+        // The chain reads a source's other variables only once the source is configured.
+        let multi = [
+            ("PARPARCHIK_BUCKETS", "a,b"),
+            ("AWS_WEB_IDENTITY_TOKEN_FILE", "/var/run/token"),
+            ("AWS_ROLE_ARN", "arn:aws:iam::123456789012:role/r"),
+            (
+                "AWS_CONTAINER_CREDENTIALS_FULL_URI",
+                "http://127.0.0.1:9/creds",
+            ),
+        ];
+        for env in [&two[..], &multi[..]] {
+            let env: HashMap<&str, &str> = env.iter().copied().collect();
+            Config::from_lookup(|name| {
+                asked.borrow_mut().insert(name.to_owned());
+                env.get(name).map(|v| (*v).to_owned())
+            })
+            .expect("valid");
+        }
+        let asked = asked.into_inner();
+        let documented: BTreeSet<String> = variables::VARIABLES
+            .iter()
+            .filter(|v| v.read_by == variables::ReadBy::Parser)
+            .map(|v| v.name.to_owned())
+            .collect();
+        assert_eq!(asked, documented);
     }
 }
