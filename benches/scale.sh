@@ -37,8 +37,10 @@ PRIV=private-bucket
 MANIFEST=.parparchik/files.json
 export AWS_ACCESS_KEY_ID=bench AWS_SECRET_ACCESS_KEY=bench # bench-s3 checks no signature
 
-log() { printf '[scale %s] %s\n' "$(date -u +%H:%M:%S)" "$*" >&2; }
-die() { log "error: $*"; exit 1; }
+TAG=scale KEEP_VAR=BENCH_KEEP
+# shellcheck source=benches/common.sh
+source "$ROOT/benches/common.sh"
+
 now_ms() { local t=${EPOCHREALTIME/[.,]/}; echo "${t:0:-3}"; }
 
 [[ $N =~ ^[0-9]+$ ]] && [ "$N" -ge 100 ] && [ "$N" -le 10000000 ] || die "N must be 100..10000000, not '$N'"
@@ -54,54 +56,14 @@ if [ "${BENCH_NO_BUILD:-0}" != 1 ]; then
 fi
 for b in parparchik bench-s3 bench-list bench-load; do [ -x "$BIN/$b" ] || die "$BIN/$b is missing"; done
 
-WORK=$(mktemp -d /tmp/parparchik-scale.XXXXXX)
-PIDS=()
-cleanup() {
-  if [ "$KEEP" = 1 ]; then
-    log "BENCH_KEEP=1: left running: pids ${PIDS[*]:-none}; S3 ${S3:-?}, service ${SVC:-?}; files in $WORK"
-    return
-  fi
-  local p
-  for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null || true; done
-  for p in "${PIDS[@]}"; do wait "$p" 2>/dev/null || true; done
-  rm -rf "$WORK"
-}
-trap cleanup EXIT
-trap 'exit 130' INT TERM
-
-# A port below the ephemeral range (outgoing connections take those), used by no socket.
-EPHEMERAL_LOW=$(awk '{ print $1 }' /proc/sys/net/ipv4/ip_local_port_range 2>/dev/null || echo 32768)
-free_port() {
-  local p i span=$((EPHEMERAL_LOW - 10000))
-  for i in $(seq 200); do
-    p=$((10000 + (RANDOM * 32768 + RANDOM) % span))
-    if command -v ss >/dev/null; then
-      [ -z "$(ss -Htan "( sport = :$p )" 2>/dev/null)" ] || continue
-    elif (exec 3<>"/dev/tcp/127.0.0.1/$p") 2>/dev/null; then
-      continue
-    fi
-    echo "$p"
-    return
-  done
-  die "no free port found"
-}
 proc_kb() { awk -v f="$2:" '$1 == f { print $2 }' "/proc/$1/status" 2>/dev/null || echo 0; }
 mib() { awk -v k="$1" 'BEGIN { printf "%.0f MiB", k / 1024 }'; }
 secs() { awk -v m="$1" 'BEGIN { printf "%.2f s", m / 1000 }'; }
 stat_field() { curl -s --max-time 10 "$S3/_bench/stats" | sed -n "s/.*\"$1\":\([0-9]*\).*/\1/p"; }
 
 # --- synthetic S3 ------------------------------------------------------------------------
-"$BIN/bench-s3" --addr 127.0.0.1:0 --layout "$PUB:$C_PUB,$PRIV:$C_PRIV" --overlap "$OVERLAP" \
-  --latency-ms "$LAT" --latency-on list >"$WORK/s3.out" 2>&1 &
-PIDS+=($!)
-S3=
-for _ in $(seq 200); do
-  S3=$(sed -n 's/^bench-s3: listening on \(http:[^ ]*\).*/\1/p' "$WORK/s3.out")
-  [ -n "$S3" ] && break
-  sleep 0.05
-done
-[ -n "$S3" ] || die "bench-s3 did not start: $(cat "$WORK/s3.out")"
-log "$(head -1 "$WORK/s3.out")"
+start_bench_s3 --layout "$PUB:$C_PUB,$PRIV:$C_PRIV" --overlap "$OVERLAP" \
+  --latency-ms "$LAT" --latency-on list
 
 # --- bare listing --------------------------------------------------------------------------
 "$BIN/bench-list" --endpoint "$S3" --bucket "$PUB" --bucket "$PRIV" --timeout 60 >"$WORK/list.out"

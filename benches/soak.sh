@@ -39,8 +39,10 @@ PRIV=private-bucket
 MANIFEST=.parparchik/files.json
 export AWS_ACCESS_KEY_ID=bench AWS_SECRET_ACCESS_KEY=bench # bench-s3 checks no signature
 
-log() { printf '[soak %s] %s\n' "$(date -u +%H:%M:%S)" "$*" >&2; }
-die() { log "error: $*"; exit 1; }
+TAG=soak KEEP_VAR=SOAK_KEEP
+# shellcheck source=benches/common.sh
+source "$ROOT/benches/common.sh"
+
 
 for v in DURATION CLIENTS PHASE FILES MISSING TIMEOUT; do
   [[ ${!v} =~ ^[0-9]+$ ]] && [ "${!v}" -ge 0 ] || die "$v must be a number"
@@ -61,48 +63,9 @@ if [ "${SOAK_NO_BUILD:-0}" != 1 ]; then
 fi
 for b in parparchik bench-s3 bench-load; do [ -x "$BIN/$b" ] || die "$BIN/$b is missing"; done
 
-WORK=$(mktemp -d /tmp/parparchik-soak.XXXXXX)
-PIDS=()
-cleanup() {
-  if [ "$KEEP" = 1 ]; then
-    log "SOAK_KEEP=1: left running: pids ${PIDS[*]:-none}; S3 ${S3:-?}, service ${SVC:-?}; files in $WORK"
-    return
-  fi
-  local p
-  for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null || true; done
-  for p in "${PIDS[@]}"; do wait "$p" 2>/dev/null || true; done
-  rm -rf "$WORK"
-}
-trap cleanup EXIT
-trap 'exit 130' INT TERM
-
-EPHEMERAL_LOW=$(awk '{ print $1 }' /proc/sys/net/ipv4/ip_local_port_range 2>/dev/null || echo 32768)
-free_port() {
-  local p i span=$((EPHEMERAL_LOW - 10000))
-  for i in $(seq 200); do
-    p=$((10000 + (RANDOM * 32768 + RANDOM) % span))
-    if command -v ss >/dev/null; then
-      [ -z "$(ss -Htan "( sport = :$p )" 2>/dev/null)" ] || continue
-    elif (exec 3<>"/dev/tcp/127.0.0.1/$p") 2>/dev/null; then
-      continue
-    fi
-    echo "$p"
-    return
-  done
-  die "no free port found"
-}
 file_count() { curl -s --max-time 10 "$SVC/status" | sed -n 's/.*"file_count":\([0-9]*\).*/\1/p'; }
 
-"$BIN/bench-s3" --addr 127.0.0.1:0 --layout "$LAYOUT" >"$WORK/s3.out" 2>&1 &
-PIDS+=($!)
-S3=
-for _ in $(seq 200); do
-  S3=$(sed -n 's/^bench-s3: listening on \(http:[^ ]*\).*/\1/p' "$WORK/s3.out")
-  [ -n "$S3" ] && break
-  sleep 0.05
-done
-[ -n "$S3" ] || die "bench-s3 did not start: $(cat "$WORK/s3.out")"
-log "$(head -1 "$WORK/s3.out")"
+start_bench_s3 --layout "$LAYOUT"
 
 PORT=$(free_port)
 SVC=http://127.0.0.1:$PORT
