@@ -32,7 +32,8 @@ load:
 
 # The deployment files against their schemas, and the binary run as the image runs it.
 check-deploy:
-    cargo build --release --bin parparchik -p local-s3
+    cargo build --release --bin parparchik
+    cargo build --release -p local-s3 --bin local-s3
     bash deploy/check.sh target/release
 
 # Format check and clippy, as CI runs them.
