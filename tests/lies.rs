@@ -598,3 +598,22 @@ async fn a_merge_cannot_remove_most_of_a_bucket_on_its_own() {
     a.stop().await;
     b.stop().await;
 }
+
+#[tokio::test]
+async fn a_list_before_ready_never_lists_beside_start_up() {
+    let s3 = small_s3().await;
+    let proxy = Proxy::start(s3.addr).await;
+    // Every listing page takes 400 ms: start-up's listing is still running when /list
+    // arrives.
+    proxy.set(Fault::Stall(Duration::from_millis(400)).on_target("list-type"));
+    let svc = Service::start(common::two_bucket_env(&proxy.endpoint())).await;
+    tokio::time::sleep(Duration::from_millis(150)).await;
+    assert!(!svc.app.is_ready(), "start-up is still listing");
+    let (s, v) = svc.get_json("/list").await;
+    assert_eq!(s, 200, "{v}");
+    assert_eq!(v["count"], 2);
+    svc.wait_ready(Duration::from_secs(20)).await;
+    // One sync at a time: start-up and /list run the same pipeline under one lock.
+    assert_eq!(proxy.most_listings_at_once(), 1);
+    svc.stop().await;
+}

@@ -148,6 +148,9 @@ struct Shared {
     flap: AtomicU64,
     /// `METHOD target` of every request seen, in order.
     log: Mutex<Vec<String>>,
+    /// Listing requests (ListObjectsV2) being handled now, and the most at once.
+    listings_now: AtomicU64,
+    listings_most: AtomicU64,
     /// Bumped to close every open connection.
     kill: watch::Sender<u64>,
 }
@@ -210,6 +213,8 @@ impl Proxy {
             refused: AtomicU64::new(0),
             flap: AtomicU64::new(0),
             log: Mutex::new(Vec::new()),
+            listings_now: AtomicU64::new(0),
+            listings_most: AtomicU64::new(0),
             kill: watch::channel(0).0,
         });
         let accept = tokio::spawn(accept_loop(Arc::clone(&shared), listener, addr));
@@ -246,6 +251,11 @@ impl Proxy {
     pub fn requests_since(&self, from: usize) -> Vec<String> {
         let log = self.shared.log.lock().unwrap_or_else(|p| p.into_inner());
         log.get(from..).map(<[String]>::to_vec).unwrap_or_default()
+    }
+
+    /// The most listing requests (ListObjectsV2) the proxy handled at once.
+    pub fn most_listings_at_once(&self) -> u64 {
+        self.shared.listings_most.load(Ordering::SeqCst)
     }
 
     /// How many requests were seen so far (an index for [`Proxy::requests_since`]).
@@ -489,6 +499,7 @@ async fn serve(shared: &Shared, client: TcpStream) -> io::Result<()> {
         let method = head.first.first().cloned().unwrap_or_default();
         let target = head.first.get(1).cloned().unwrap_or_default();
         body(&mut client, &head, false, &mut request).await?;
+        let _listing = ListingInFlight::new(shared, &target);
         match shared.decide(&method, &target) {
             Fault::Pass | Fault::Flapping => {}
             Fault::Refuse | Fault::Unreachable => return Ok(()),
@@ -584,6 +595,28 @@ async fn serve(shared: &Shared, client: TcpStream) -> io::Result<()> {
         client.stream.write_all(&response).await?;
     }
     Ok(())
+}
+
+/// Counts a listing request while it is handled (stalled, answered or forwarded).
+struct ListingInFlight<'a>(Option<&'a Shared>);
+
+impl<'a> ListingInFlight<'a> {
+    fn new(shared: &'a Shared, target: &str) -> ListingInFlight<'a> {
+        if !target.contains("list-type=2") {
+            return ListingInFlight(None);
+        }
+        let now = shared.listings_now.fetch_add(1, Ordering::SeqCst) + 1;
+        shared.listings_most.fetch_max(now, Ordering::SeqCst);
+        ListingInFlight(Some(shared))
+    }
+}
+
+impl Drop for ListingInFlight<'_> {
+    fn drop(&mut self) {
+        if let Some(shared) = self.0 {
+            shared.listings_now.fetch_sub(1, Ordering::SeqCst);
+        }
+    }
 }
 
 /// Sends `request` upstream (on the kept connection, or a new one if that one went
