@@ -83,19 +83,51 @@ impl S3Op {
     }
 }
 
-/// Outcome labels of S3 calls; see [`crate::s3::S3Error::kind`].
-pub const S3_OUTCOMES: [&str; 10] = [
-    "ok",
-    "not_found",
-    "unproven",
-    "key_rejected",
-    "overloaded",
-    "denied",
-    "precondition_failed",
-    "unavailable",
-    "rejected",
-    "invalid_response",
-];
+/// How an S3 call ended: the `outcome` label. Produced by [`crate::s3::S3Error::outcome`],
+/// so a new kind of error cannot be counted under a label kept in step by hand.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum S3Outcome {
+    Ok,
+    NotFound,
+    Unproven,
+    KeyRejected,
+    Overloaded,
+    Denied,
+    PreconditionFailed,
+    Unavailable,
+    Rejected,
+    InvalidResponse,
+}
+
+impl S3Outcome {
+    pub const ALL: [S3Outcome; 10] = [
+        S3Outcome::Ok,
+        S3Outcome::NotFound,
+        S3Outcome::Unproven,
+        S3Outcome::KeyRejected,
+        S3Outcome::Overloaded,
+        S3Outcome::Denied,
+        S3Outcome::PreconditionFailed,
+        S3Outcome::Unavailable,
+        S3Outcome::Rejected,
+        S3Outcome::InvalidResponse,
+    ];
+
+    pub fn label(self) -> &'static str {
+        match self {
+            S3Outcome::Ok => "ok",
+            S3Outcome::NotFound => "not_found",
+            S3Outcome::Unproven => "unproven",
+            S3Outcome::KeyRejected => "key_rejected",
+            S3Outcome::Overloaded => "overloaded",
+            S3Outcome::Denied => "denied",
+            S3Outcome::PreconditionFailed => "precondition_failed",
+            S3Outcome::Unavailable => "unavailable",
+            S3Outcome::Rejected => "rejected",
+            S3Outcome::InvalidResponse => "invalid_response",
+        }
+    }
+}
 
 /// Latency buckets in seconds, chosen around a redirect's few hundred microseconds and an
 /// S3 call's few milliseconds.
@@ -140,7 +172,7 @@ impl Histogram {
 pub struct Metrics {
     requests: [[AtomicU64; STATUSES.len()]; EndpointKind::ALL.len()],
     request_seconds: [Histogram; EndpointKind::ALL.len()],
-    s3_calls: [[AtomicU64; S3_OUTCOMES.len()]; S3Op::ALL.len()],
+    s3_calls: [[AtomicU64; S3Outcome::ALL.len()]; S3Op::ALL.len()],
     s3_seconds: [Histogram; S3Op::ALL.len()],
     /// Redirects answered from the registry because S3 could not confirm.
     pub stale_redirects: AtomicU64,
@@ -172,9 +204,8 @@ impl Metrics {
         self.request_seconds[k].observe(elapsed);
     }
 
-    pub fn record_s3(&self, op: S3Op, outcome: &str, elapsed: Duration) {
-        let o = S3_OUTCOMES.iter().position(|x| *x == outcome).unwrap_or(0);
-        self.s3_calls[op as usize][o].fetch_add(1, Relaxed);
+    pub fn record_s3(&self, op: S3Op, outcome: S3Outcome, elapsed: Duration) {
+        self.s3_calls[op as usize][outcome as usize].fetch_add(1, Relaxed);
         self.s3_seconds[op as usize].observe(elapsed);
     }
 
@@ -182,12 +213,12 @@ impl Metrics {
         self.listing_loops.fetch_add(1, Relaxed);
     }
 
+    /// Calls of `op` counted under the outcome labelled `outcome` (0 for no such label).
     pub fn s3_calls(&self, op: S3Op, outcome: &str) -> u64 {
-        S3_OUTCOMES
+        S3Outcome::ALL
             .iter()
-            .position(|x| *x == outcome)
-            .map(|o| self.s3_calls[op as usize][o].load(Relaxed))
-            .unwrap_or(0)
+            .find(|o| o.label() == outcome)
+            .map_or(0, |o| self.s3_calls[op as usize][*o as usize].load(Relaxed))
     }
 }
 
@@ -278,12 +309,13 @@ pub fn render(figures: &RegistryFigures, metrics: &Metrics, ready: bool) -> Stri
     out.push_str("# HELP parparchik_s3_requests_total S3 calls made, by operation and outcome (each retry counts).\n");
     out.push_str("# TYPE parparchik_s3_requests_total counter\n");
     for op in S3Op::ALL {
-        for (i, outcome) in S3_OUTCOMES.iter().enumerate() {
-            let n = metrics.s3_calls[op as usize][i].load(Relaxed);
+        for outcome in S3Outcome::ALL {
+            let n = metrics.s3_calls[op as usize][outcome as usize].load(Relaxed);
             let _ = writeln!(
                 out,
-                "parparchik_s3_requests_total{{operation=\"{}\",outcome=\"{outcome}\"}} {n}",
-                op.label()
+                "parparchik_s3_requests_total{{operation=\"{}\",outcome=\"{}\"}} {n}",
+                op.label(),
+                outcome.label()
             );
         }
     }
@@ -438,7 +470,11 @@ mod tests {
         m.record_request(EndpointKind::Download, 302, Duration::from_micros(300));
         m.record_request(EndpointKind::Download, 302, Duration::from_millis(30));
         m.record_request(EndpointKind::Download, 418, Duration::from_millis(1));
-        m.record_s3(S3Op::HeadObject, "unavailable", Duration::from_millis(2));
+        m.record_s3(
+            S3Op::HeadObject,
+            S3Outcome::Unavailable,
+            Duration::from_millis(2),
+        );
         let text = render(&RegistryFigures::default(), &m, false);
         assert!(
             text.contains(

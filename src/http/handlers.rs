@@ -25,9 +25,6 @@ pub struct UrlSlot {
     /// `(unix second, signed for HEAD, URL)`.
     presigned: Option<(i64, bool, Bytes)>,
 }
-/// Longest path and query accepted; longer is 414. Keys are at most 1024 bytes, which
-/// percent-encoded is at most 3 KiB.
-pub const MAX_TARGET_BYTES: usize = 8 * 1024;
 
 pub async fn handle(
     app: &Arc<App>,

@@ -22,12 +22,16 @@ use tokio::net::{TcpListener, TcpStream};
 use super::access::authorized;
 use super::client_addr::client_address;
 use super::conn::{self, WriteTimeout};
-use super::handlers::{self, MAX_TARGET_BYTES};
+use super::handlers;
 use super::respond::{self, Body};
 use super::router::{Route, route};
 use crate::app::App;
 use crate::s3::client::CALLS_IN_REQUEST;
 use crate::{info, warn};
+
+/// Longest path and query accepted; longer is 414. Keys are at most 1024 bytes, which
+/// percent-encoded is at most 3 KiB.
+const MAX_TARGET_BYTES: usize = 8 * 1024;
 
 /// Largest request head hyper buffers; a larger head is answered 431. Above
 /// [`MAX_TARGET_BYTES`] so that a long request line gets the more precise 414.

@@ -15,7 +15,7 @@ use super::error::{S3Error, classify};
 use super::retry::{backoff, jitter};
 use super::xml::{parse_error, parse_list_page};
 use crate::credentials::CredentialsHandle;
-use crate::metrics::{Metrics, S3Op};
+use crate::metrics::{Metrics, S3Op, S3Outcome};
 use crate::sigv4::{self, Credentials, PayloadHash, Request};
 use crate::timefmt;
 
@@ -404,13 +404,13 @@ impl S3Client {
             let result = self.attempt(&call, &target).await;
             drop(permit);
             let outcome = match &result {
-                Ok(_) => "ok",
+                Ok(_) => S3Outcome::Ok,
                 // A HEAD 404 is S3's usual "no such key" (a HEAD has no body to say it);
                 // whether it proves anything is decided by the caller.
                 Err(f) if call.method == reqwest::Method::HEAD && f.status == Some(404) => {
-                    "not_found"
+                    S3Outcome::NotFound
                 }
-                Err(f) => f.error.kind(),
+                Err(f) => f.error.outcome(),
             };
             self.inner
                 .metrics
@@ -460,7 +460,7 @@ impl S3Client {
         };
         self.inner
             .metrics
-            .record_s3(op, error.kind(), Duration::ZERO);
+            .record_s3(op, error.outcome(), Duration::ZERO);
         error.into()
     }
 

@@ -8,6 +8,8 @@
 
 use std::fmt;
 
+use crate::metrics::S3Outcome;
+
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum S3Error {
     /// S3 proved the object does not exist while its bucket does. The only error that
@@ -70,19 +72,20 @@ impl S3Error {
         )
     }
 
-    /// A short label for metrics.
-    pub fn kind(&self) -> &'static str {
+    /// How a call that failed this way is counted. A body refused as too large came
+    /// with a successful answer, so the call counts as `ok`.
+    pub fn outcome(&self) -> S3Outcome {
         match self {
-            S3Error::NotFound => "not_found",
-            S3Error::Unproven { .. } => "unproven",
-            S3Error::KeyRejected { .. } => "key_rejected",
-            S3Error::Overloaded { .. } => "overloaded",
-            S3Error::TooLarge { .. } => "ok",
-            S3Error::Denied { .. } => "denied",
-            S3Error::PreconditionFailed { .. } => "precondition_failed",
-            S3Error::Unavailable { .. } => "unavailable",
-            S3Error::Rejected { .. } => "rejected",
-            S3Error::InvalidResponse(_) => "invalid_response",
+            S3Error::NotFound => S3Outcome::NotFound,
+            S3Error::Unproven { .. } => S3Outcome::Unproven,
+            S3Error::KeyRejected { .. } => S3Outcome::KeyRejected,
+            S3Error::Overloaded { .. } => S3Outcome::Overloaded,
+            S3Error::TooLarge { .. } => S3Outcome::Ok,
+            S3Error::Denied { .. } => S3Outcome::Denied,
+            S3Error::PreconditionFailed { .. } => S3Outcome::PreconditionFailed,
+            S3Error::Unavailable { .. } => S3Outcome::Unavailable,
+            S3Error::Rejected { .. } => S3Outcome::Rejected,
+            S3Error::InvalidResponse(_) => S3Outcome::InvalidResponse,
         }
     }
 }

@@ -2,8 +2,9 @@
 
 use std::time::Duration;
 
-/// Exponential backoff with full jitter: attempt `n` (0-based) waits a random time in
-/// `[base·2ⁿ/2, base·2ⁿ]`, capped at `max`. `random` is a value in `[0, 1)`, given by the
+/// Exponential backoff with equal jitter: attempt `n` (0-based) waits a random time in
+/// `[base·2ⁿ/2, base·2ⁿ]`, capped at `max`. Equal, not full, jitter on purpose: a retry
+/// never comes sooner than half the step, so a struggling S3 always gets a pause. `random` is a value in `[0, 1)`, given by the
 /// caller so this stays deterministic under test.
 pub fn backoff(attempt: u32, base: Duration, max: Duration, random: f64) -> Duration {
     let exp = base.saturating_mul(1u32 << attempt.min(16));
