@@ -8,6 +8,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use parparchik::app::App;
+use parparchik::cli::Command;
 use parparchik::config::Config;
 use parparchik::{info, warn};
 
@@ -55,8 +56,22 @@ async fn shutdown_signal(app: Arc<App>) {
 }
 
 fn main() -> ExitCode {
-    if std::env::args().nth(1).as_deref() == Some("healthcheck") {
-        return healthcheck();
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    match parparchik::cli::parse(&args) {
+        Ok(Command::Serve) => {}
+        Ok(Command::Healthcheck) => return healthcheck(),
+        Ok(Command::Help) => {
+            print!("{}", parparchik::cli::help_text());
+            return ExitCode::SUCCESS;
+        }
+        Ok(Command::Version) => {
+            print!("{}", parparchik::cli::version_text());
+            return ExitCode::SUCCESS;
+        }
+        Err(e) => {
+            eprintln!("parparchik: {e}");
+            return ExitCode::from(2);
+        }
     }
     let config = match Config::from_env() {
         Ok(c) => c,

@@ -18,8 +18,6 @@ pub struct Variable {
 pub enum ReadBy {
     /// The configuration parser (`Config::from_lookup`).
     Parser,
-    /// The `healthcheck` subcommand only.
-    Healthcheck,
     /// A library the service uses (the system trust store's loader), not the parser.
     Library,
 }
@@ -57,12 +55,11 @@ pub const VARIABLES: &[Variable] = &[
         "manifest key in each bucket (two-bucket mode)",
     ),
     parser("PARPARCHIK_HOST", "0.0.0.0", "listen address"),
-    Variable {
-        name: "PARPARCHIK_PORT",
-        default: "8080",
-        meaning: "listen port (also the port `parparchik healthcheck` probes)",
-        read_by: ReadBy::Parser,
-    },
+    parser(
+        "PARPARCHIK_PORT",
+        "8080",
+        "listen port (also the port `parparchik healthcheck` probes)",
+    ),
     parser(
         "S3_ENDPOINT",
         "AWS",
