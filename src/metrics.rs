@@ -7,6 +7,8 @@ use std::fmt::Write as _;
 use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 use std::time::Duration;
 
+use crate::registry::RegistryFigures;
+
 /// What an HTTP request was for: the `endpoint` label.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum EndpointKind {
@@ -220,16 +222,6 @@ impl Metrics {
             .find(|o| o.label() == outcome)
             .map_or(0, |o| self.s3_calls[op as usize][*o as usize].load(Relaxed))
     }
-}
-
-/// Registry figures for the contract's four gauges.
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
-pub struct RegistryFigures {
-    /// `(bucket name, files)` for every configured bucket, in configuration order.
-    pub volume_files: Vec<(String, u64)>,
-    pub duplicate_files: u64,
-    pub uploads_per_week: u64,
-    pub uploads_per_month: u64,
 }
 
 fn escape_label(v: &str) -> String {

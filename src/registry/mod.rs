@@ -15,7 +15,16 @@ use std::sync::{Arc, RwLock, RwLockReadGuard, RwLockWriteGuard};
 pub use entry::Entry;
 use reconcile::Reconciled;
 
-use crate::metrics::RegistryFigures;
+/// What the registry holds, in the figures the contract's four gauges show (rendered
+/// by `metrics`, which depends on this, not the other way round).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct RegistryFigures {
+    /// `(bucket name, files)` for every configured bucket, in configuration order.
+    pub volume_files: Vec<(String, u64)>,
+    pub duplicate_files: u64,
+    pub uploads_per_week: u64,
+    pub uploads_per_month: u64,
+}
 
 /// A set of bucket indexes whose manifests changed (configuration allows at most 64).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
