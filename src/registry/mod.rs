@@ -278,6 +278,19 @@ impl Registry {
             .collect()
     }
 
+    /// Runs `f` on the keys of one bucket (unsorted), borrowed under the read lock: for
+    /// work that only reads keys (sampling), without a snapshot of every entry.
+    pub fn keys_in<R>(&self, bucket: usize, f: impl FnOnce(&[&str]) -> R) -> R {
+        let state = self.read();
+        let keys: Vec<&str> = state
+            .files
+            .iter()
+            .filter(|h| h.0.bucket == bucket)
+            .map(|h| h.0.key.as_str())
+            .collect();
+        f(&keys)
+    }
+
     /// Entries of one bucket (unsorted): a snapshot of `Arc`s, cheap to take.
     pub fn entries_in(&self, bucket: usize) -> Vec<Arc<Entry>> {
         self.read()

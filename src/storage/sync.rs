@@ -60,13 +60,9 @@ pub async fn list_all(app: &App) -> Result<Vec<Vec<Entry>>, SyncError> {
     let mut listings = Vec::with_capacity(app.config.buckets.len());
     for (i, b) in app.config.buckets.iter().enumerate() {
         let started = Instant::now();
-        let splits = {
-            let known = app.registry.entries_in(i);
-            super::listing::split_points(
-                known.iter().map(|e| e.key.as_str()),
-                app.config.storage.list_concurrency,
-            )
-        };
+        let splits = app.registry.keys_in(i, |known| {
+            super::listing::split_points(known.iter().copied(), app.config.storage.list_concurrency)
+        });
         let mut next_log = 10_000;
         let objects = super::listing::list_bucket(
             &app.s3,
