@@ -66,14 +66,16 @@ pub enum S3Op {
     GetObject,
     PutObject,
     ListObjectsV2,
+    DeleteObject,
 }
 
 impl S3Op {
-    pub const ALL: [S3Op; 4] = [
+    pub const ALL: [S3Op; 5] = [
         S3Op::HeadObject,
         S3Op::GetObject,
         S3Op::PutObject,
         S3Op::ListObjectsV2,
+        S3Op::DeleteObject,
     ];
     pub fn label(self) -> &'static str {
         match self {
@@ -81,6 +83,7 @@ impl S3Op {
             S3Op::GetObject => "GetObject",
             S3Op::PutObject => "PutObject",
             S3Op::ListObjectsV2 => "ListObjectsV2",
+            S3Op::DeleteObject => "DeleteObject",
         }
     }
 }

@@ -28,8 +28,13 @@ impl BucketConfig {
 
     /// Whether `key` is one of the service's own objects in this bucket (its manifest),
     /// which is never a file: no route, no registration, not in `/list` or metrics.
+    /// Whether `key` is one of the service's own objects in this bucket (the manifest
+    /// or one of its journal records), never a file to route.
     pub fn owns(&self, key: &str) -> bool {
         key == self.manifest_key
+            || key
+                .strip_prefix(self.manifest_key.as_str())
+                .is_some_and(|rest| rest.starts_with(crate::registry::journal::SUFFIX))
     }
 }
 
@@ -104,6 +109,9 @@ pub struct StorageSettings {
     pub miss_cache_entries: usize,
     /// Ranges of one bucket listed at once.
     pub list_concurrency: usize,
+    /// How far the manifest may lag behind its journal (see `storage::persist`); zero
+    /// writes the whole manifest with every change and keeps no journal.
+    pub compact_interval: Duration,
 }
 
 impl Default for StorageSettings {
@@ -117,6 +125,7 @@ impl Default for StorageSettings {
             miss_ttl: Duration::from_secs(5),
             miss_cache_entries: 100_000,
             list_concurrency: 8,
+            compact_interval: Duration::from_secs(60),
         }
     }
 }
@@ -200,6 +209,11 @@ impl StorageSettings {
                 0..=100_000_000,
             )?,
             list_concurrency: count("PARPARCHIK_LIST_CONCURRENCY", d.list_concurrency, 1..=64)?,
+            compact_interval: parse_seconds(
+                "PARPARCHIK_MANIFEST_COMPACT_INTERVAL",
+                get("PARPARCHIK_MANIFEST_COMPACT_INTERVAL"),
+                d.compact_interval,
+            )?,
         })
     }
 }

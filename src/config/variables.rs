@@ -244,6 +244,11 @@ pub const VARIABLES: &[Variable] = &[
         "larger manifests are ignored unread",
     ),
     parser(
+        "PARPARCHIK_MANIFEST_COMPACT_INTERVAL",
+        "60",
+        "seconds a manifest may lag behind its journal of changes; 0 rewrites it whole with every change",
+    ),
+    parser(
         "PARPARCHIK_REDIRECT_CACHE_CONTROL",
         "no-store",
         "Cache-Control of redirects",

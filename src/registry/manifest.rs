@@ -35,17 +35,36 @@ impl std::fmt::Display for ManifestError {
 
 /// `{"version":1,"bucket":"<name>","files":[entry…]}`, entries sorted by key.
 pub fn render(bucket: usize, entries: &[&Entry], buckets: &[BucketConfig]) -> Vec<u8> {
+    render_compacted(bucket, entries, buckets, 0)
+}
+
+/// As [`render`], stating that the manifest includes every journal record up to
+/// `journal_seq` (see [`super::journal`]); the field is left out when it is 0, so a
+/// service without a journal writes exactly the form the other editions write, and
+/// they ignore the field when it is there.
+pub fn render_compacted(
+    bucket: usize,
+    entries: &[&Entry],
+    buckets: &[BucketConfig],
+    journal_seq: u64,
+) -> Vec<u8> {
     #[derive(serde::Serialize)]
     struct Manifest<'a> {
         version: u32,
         bucket: &'a str,
+        #[serde(skip_serializing_if = "is_zero")]
+        journal_seq: u64,
         files: Vec<super::entry::EntryJson<'a>>,
+    }
+    fn is_zero(n: &u64) -> bool {
+        *n == 0
     }
     let mut sorted: Vec<&Entry> = entries.to_vec();
     sorted.sort_by(|a, b| a.key.cmp(&b.key));
     let m = Manifest {
         version: 1,
         bucket: &buckets[bucket].name,
+        journal_seq,
         files: sorted.iter().map(|e| e.json(buckets)).collect(),
     };
     // Serialising plain strings and numbers cannot fail.
@@ -59,8 +78,21 @@ pub fn render(bucket: usize, entries: &[&Entry], buckets: &[BucketConfig]) -> Ve
 /// empty list). Routes and bucket types in the file are ignored: they are recomputed
 /// from configuration. Entries without a key are skipped.
 pub fn parse(bytes: &[u8], stored_in: &str) -> Result<Vec<ManifestEntry>, ManifestError> {
+    parse_compacted(bytes, stored_in).map(|(entries, _)| entries)
+}
+
+/// As [`parse`], with the journal sequence number the manifest includes (0 when it
+/// says none: written without a journal, or by another edition).
+pub fn parse_compacted(
+    bytes: &[u8],
+    stored_in: &str,
+) -> Result<(Vec<ManifestEntry>, u64), ManifestError> {
     let value: Value =
         serde_json::from_slice(bytes).map_err(|e| ManifestError::InvalidJson(e.to_string()))?;
+    let journal_seq = value
+        .get("journal_seq")
+        .and_then(Value::as_u64)
+        .unwrap_or(0);
     let (files, manifest_bucket) = match &value {
         Value::Array(items) => (items.as_slice(), None),
         Value::Object(map) => {
@@ -112,5 +144,5 @@ pub fn parse(bytes: &[u8], stored_in: &str) -> Result<Vec<ManifestEntry>, Manife
             last_modified,
         });
     }
-    Ok(out)
+    Ok((out, journal_seq))
 }

@@ -6,6 +6,7 @@
 //! persist exactly those.
 
 pub mod entry;
+pub mod journal;
 pub mod manifest;
 pub mod reconcile;
 
@@ -34,6 +35,9 @@ impl Dirty {
     pub fn with(mut self, bucket: usize) -> Dirty {
         self.0 |= 1 << bucket;
         self
+    }
+    pub fn without(self, bucket: usize) -> Dirty {
+        Dirty(self.0 & !(1 << bucket))
     }
     pub fn union(self, other: Dirty) -> Dirty {
         Dirty(self.0 | other.0)
@@ -84,6 +88,56 @@ struct State {
     seq: u64,
     /// Keys changed by requests since the last sync, with the `seq` of their change.
     touched: HashMap<String, u64>,
+    /// Per bucket index: what changed in that bucket's manifest since its writer last
+    /// took the changes (see `storage::persist`).
+    changes: Vec<Changes>,
+}
+
+/// Keys whose state in one bucket changed since that bucket's manifest writer last
+/// took them: what the next journal record states.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Changes {
+    Keys(HashSet<String>),
+    /// More keys than one record should carry (a first start, a big sync): the writer
+    /// writes the whole manifest instead.
+    All,
+}
+
+impl Default for Changes {
+    fn default() -> Changes {
+        Changes::Keys(HashSet::new())
+    }
+}
+
+/// Past this many changed keys a bucket's next write is a whole manifest: a record of
+/// 10 000 keys is already about a megabyte.
+pub const MAX_CHANGED_KEYS: usize = 10_000;
+
+impl Changes {
+    fn add(&mut self, key: &str) {
+        if let Changes::Keys(keys) = self {
+            if keys.len() >= MAX_CHANGED_KEYS {
+                *self = Changes::All;
+            } else if !keys.contains(key) {
+                keys.insert(key.to_owned());
+            }
+        }
+    }
+
+    fn absorb(&mut self, other: Changes) {
+        match other {
+            Changes::All => *self = Changes::All,
+            Changes::Keys(keys) => {
+                for k in keys {
+                    self.add(&k);
+                }
+            }
+        }
+    }
+
+    pub fn is_empty(&self) -> bool {
+        matches!(self, Changes::Keys(keys) if keys.is_empty())
+    }
 }
 
 /// Keys remembered for a running sync; past this (a sync-less service with a huge
@@ -98,6 +152,13 @@ impl State {
             self.touched.clear();
         }
         self.touched.insert(key.to_owned(), self.seq);
+    }
+
+    fn changed(&mut self, bucket: usize, key: &str) {
+        if self.changes.len() <= bucket {
+            self.changes.resize_with(bucket + 1, Changes::default);
+        }
+        self.changes[bucket].add(key);
     }
 }
 
@@ -147,6 +208,9 @@ impl Registry {
             None => Dirty::default().with(entry.bucket),
         };
         state.touch(&entry.key);
+        for bucket in dirty.buckets() {
+            state.changed(bucket, &entry.key);
+        }
         state.files.replace(Held(entry));
         dirty
     }
@@ -178,10 +242,46 @@ impl Registry {
         match state.files.take(key) {
             Some(old) => {
                 state.touch(key);
+                state.changed(old.0.bucket, key);
                 Dirty::default().with(old.0.bucket)
             }
             None => Dirty::default(),
         }
+    }
+
+    /// Takes what changed in `bucket` since the last take (its writer journals it).
+    pub fn take_changes(&self, bucket: usize) -> Changes {
+        self.write()
+            .changes
+            .get_mut(bucket)
+            .map(std::mem::take)
+            .unwrap_or_default()
+    }
+
+    /// Gives back changes a write could not save, merged with any made meanwhile.
+    pub fn restore_changes(&self, bucket: usize, changes: Changes) {
+        if changes.is_empty() {
+            return;
+        }
+        let mut state = self.write();
+        if state.changes.len() <= bucket {
+            state.changes.resize_with(bucket + 1, Changes::default);
+        }
+        state.changes[bucket].absorb(changes);
+    }
+
+    /// Whether nothing changed in `bucket` since its writer last took the changes.
+    pub fn has_no_changes(&self, bucket: usize) -> bool {
+        self.read()
+            .changes
+            .get(bucket)
+            .is_none_or(Changes::is_empty)
+    }
+
+    /// Marks `bucket`'s manifest as needing a whole rewrite (it says something the
+    /// registry's changes do not explain).
+    pub fn mark_all_changed(&self, bucket: usize) {
+        self.restore_changes(bucket, Changes::All);
     }
 
     /// Records whether `key` was seen in several buckets.
@@ -201,6 +301,13 @@ impl Registry {
     pub fn replace(&self, new: Reconciled, since: u64) -> Dirty {
         let mut files: Files = HashSet::with_capacity(new.files.len());
         let mut dirty = Dirty::default();
+        let mut changes: Vec<Changes> = Vec::new();
+        let mut changed = |bucket: usize, key: &str| {
+            if changes.len() <= bucket {
+                changes.resize_with(bucket + 1, Changes::default);
+            }
+            changes[bucket].add(key);
+        };
         {
             let old = self.read();
             for entry in new.files {
@@ -210,10 +317,13 @@ impl Registry {
                     }
                     Some(o) => {
                         dirty = dirty.with(o.0.bucket).with(entry.bucket);
+                        changed(o.0.bucket, &entry.key);
+                        changed(entry.bucket, &entry.key);
                         files.insert(Held(Arc::new(entry)));
                     }
                     None => {
                         dirty = dirty.with(entry.bucket);
+                        changed(entry.bucket, &entry.key);
                         files.insert(Held(Arc::new(entry)));
                     }
                 }
@@ -221,6 +331,7 @@ impl Registry {
             for o in &old.files {
                 if !files.contains(o.0.key.as_str()) {
                     dirty = dirty.with(o.0.bucket);
+                    changed(o.0.bucket, &o.0.key);
                 }
             }
         }
@@ -236,16 +347,24 @@ impl Registry {
         for key in newer {
             if let Some(listed) = files.get(key.as_str()) {
                 dirty = dirty.with(listed.0.bucket);
+                changed(listed.0.bucket, &key);
             }
             match state.files.get(key.as_str()) {
                 Some(current) => {
                     dirty = dirty.with(current.0.bucket);
+                    changed(current.0.bucket, &key);
                     files.replace(current.clone());
                 }
                 None => {
                     files.remove(key.as_str());
                 }
             }
+        }
+        for (bucket, c) in changes.into_iter().enumerate() {
+            if state.changes.len() <= bucket {
+                state.changes.resize_with(bucket + 1, Changes::default);
+            }
+            state.changes[bucket].absorb(c);
         }
         state.touched.clear();
         state.files = files;

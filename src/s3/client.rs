@@ -644,6 +644,24 @@ impl S3Client {
             .to_owned())
     }
 
+    /// DeleteObject (S3 answers 204 whether or not the key existed).
+    pub async fn delete_object(&self, bucket: &str, key: &str) -> Result<(), S3Error> {
+        self.send(Call {
+            op: S3Op::DeleteObject,
+            method: reqwest::Method::DELETE,
+            bucket,
+            key,
+            query: &[],
+            headers: &[],
+            body: None,
+            retry_500: true,
+            max_body: None,
+        })
+        .await
+        .map(|_| ())
+        .map_err(|f| f.error)
+    }
+
     /// One ListObjectsV2 page. A readable answer also proves the bucket exists.
     pub async fn list_page(
         &self,

@@ -4,8 +4,10 @@
 
 pub mod coalesce;
 pub mod join;
+pub mod journal;
 pub mod listing;
 pub mod locate;
+pub mod merge;
 pub mod misses;
 pub mod persist;
 pub mod startup;

@@ -1,47 +1,63 @@
-//! Writing manifests: one writer task per bucket, compare-and-swap on the manifest's
-//! ETag, and a merge with the other writer's changes when the swap loses a race.
+//! Saving the registry in the buckets: one writer task per bucket, a journal of small
+//! records beside each manifest, and the manifest rewritten whole (compacted) at most
+//! every `PARPARCHIK_MANIFEST_COMPACT_INTERVAL`.
 //!
 //! A request that changed the registry asks the bucket's writer for a write and waits
 //! for it; the write itself runs on the writer's own task, so a client that hangs up
-//! never cancels it (the registry and the manifest cannot drift apart that way). While
-//! one write is in flight, every change that arrives is batched into the next one
-//! (group commit). A failed write is answered as failed to the requests waiting for it
-//! and retried by the writer in the background until it succeeds.
+//! never cancels it (the registry and S3 cannot drift apart that way). While one write
+//! is in flight, every change that arrives is batched into the next one (group
+//! commit). A write appends one journal record stating the keys that changed (a few
+//! hundred bytes, whatever the size of the bucket); the manifest itself is rewritten
+//! in the background, or at once when too much changed for one record. A failed write
+//! is answered as failed to the requests waiting for it and retried by the writer in
+//! the background until it succeeds.
+//!
+//! Several replicas: a record is created with `If-None-Match: *` and the manifest
+//! replaced with `If-Match`, so a lost race is seen, the other writer's records or
+//! manifest merged (`merge`), and the write tried again. With a compaction interval of
+//! zero there is no journal: every write rewrites the whole manifest, as the other
+//! editions do.
 
-use std::collections::{HashMap, HashSet};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex as StdMutex, Weak};
 use std::time::Duration;
 
 use bytes::Bytes;
 use tokio::sync::{Mutex, Notify, watch};
+use tokio::time::Instant;
 
+use super::merge::{Scope, Settled, merge_theirs};
 use crate::app::App;
 use crate::registry::manifest::{self, ManifestEntry};
-use crate::registry::{Dirty, Entry};
+use crate::registry::{Changes, Dirty, Entry};
 use crate::s3::{PutCondition, S3Error};
 use crate::{info, warn};
 
 const CONFLICT_ATTEMPTS: u32 = 10;
-/// Disputed keys a merge settles itself, with HEADs a few at a time; past this the
-/// merge keeps both sides' entries and leaves the verdict to a background sync (one
-/// listing), so a foreign manifest of 20 000 phantom keys costs a listing, not 20 000
-/// HEADs inside somebody's request.
-const MERGE_HEADS_AT_MOST: usize = 16;
 /// Reads of the other writer's manifest per conflict, at most.
 const MERGE_READS: u32 = 3;
 /// Background retry of a failed write: first and longest wait.
 const RETRY_FIRST: Duration = Duration::from_millis(500);
 const RETRY_MAX: Duration = Duration::from_secs(30);
 
-/// What this replica knows of one bucket's manifest object.
+/// What this replica knows of one bucket's manifest and journal.
 #[derive(Debug, Default)]
-struct Slot {
-    /// ETag as last read or written; `None` when there was no manifest.
-    etag: Option<String>,
-    /// SHA-256 of what was last written or read, so an unchanged manifest is not
+pub struct Slot {
+    /// The manifest's ETag as last read or written; `None` when there was none.
+    pub etag: Option<String>,
+    /// SHA-256 of the manifest last written or read, so an unchanged manifest is not
     /// rewritten (a digest, not the body: at a million files that is 200 MiB).
     last_digest: Option<[u8; 32]>,
+    /// The last journal record this replica wrote or applied.
+    pub journal_seq: u64,
+    /// The last record the manifest in S3 includes, as last read or written.
+    pub manifest_seq: u64,
+    /// When this replica last compacted (or read) the manifest.
+    compacted_at: Option<Instant>,
+    /// When this replica last made sure no other replica compacted unseen.
+    pub checked_at: Option<Instant>,
+    /// Records up to this number may be deleted from that instant on.
+    deletable: Option<(u64, Instant)>,
 }
 
 /// How far one bucket's writer has got: every write asked for with a generation up to
@@ -69,10 +85,12 @@ pub struct ManifestStore {
     /// Set once a server refused a conditional write as unsupported.
     conditional_unsupported: AtomicBool,
     /// Buckets to write with the next change: a merge into another bucket's manifest
-    /// moved one of their entries away.
+    /// moved one of their entries away. A [`Dirty`], kept atomic.
     stale: AtomicU64,
     /// The ETags of `slots`, readable without waiting for a write in flight (`/status`).
     etags: StdMutex<Vec<Option<String>>>,
+    /// Background syncs asked for by merges: (one running, another wanted after it).
+    background_sync: StdMutex<(bool, bool)>,
 }
 
 /// Why manifests could not be written.
@@ -98,6 +116,17 @@ impl std::error::Error for PersistError {
     }
 }
 
+/// What start-up read of one bucket's manifest and journal.
+#[derive(Debug, Default)]
+pub struct ReadState<'a> {
+    pub etag: Option<String>,
+    /// The manifest's bytes, when it was read whole.
+    pub body: Option<&'a [u8]>,
+    pub manifest_seq: u64,
+    /// The last journal record found.
+    pub journal_seq: u64,
+}
+
 impl ManifestStore {
     pub fn new(buckets: usize) -> ManifestStore {
         ManifestStore {
@@ -113,15 +142,51 @@ impl ManifestStore {
             conditional_unsupported: AtomicBool::new(false),
             stale: AtomicU64::new(0),
             etags: StdMutex::new(vec![None; buckets]),
+            background_sync: StdMutex::new((false, false)),
         }
     }
 
-    /// Records what was read at start-up.
-    pub async fn remember_read(&self, bucket: usize, etag: Option<String>, body: Option<&[u8]>) {
+    /// Asks for a background sync; true when the caller is to start it (none runs).
+    pub fn want_background_sync(&self) -> bool {
+        let mut s = self
+            .background_sync
+            .lock()
+            .unwrap_or_else(|p| p.into_inner());
+        if s.0 {
+            s.1 = true;
+            false
+        } else {
+            *s = (true, false);
+            true
+        }
+    }
+
+    /// Called when a background sync ended; true when another was asked for meanwhile
+    /// (the caller runs it).
+    pub fn background_sync_done(&self) -> bool {
+        let mut s = self
+            .background_sync
+            .lock()
+            .unwrap_or_else(|p| p.into_inner());
+        if s.1 {
+            s.1 = false;
+            true
+        } else {
+            s.0 = false;
+            false
+        }
+    }
+
+    /// Records what start-up read.
+    pub async fn remember_read(&self, bucket: usize, read: ReadState<'_>) {
         let mut slot = self.slots[bucket].lock().await;
-        slot.etag = etag.clone();
-        slot.last_digest = body.map(digest);
-        self.set_etag(bucket, etag);
+        slot.etag = read.etag.clone();
+        slot.last_digest = read.body.map(digest);
+        slot.manifest_seq = read.manifest_seq;
+        slot.journal_seq = read.journal_seq.max(read.manifest_seq);
+        slot.compacted_at = Some(Instant::now());
+        slot.checked_at = Some(Instant::now());
+        self.set_etag(bucket, read.etag);
     }
 
     fn set_etag(&self, bucket: usize, etag: Option<String>) {
@@ -142,6 +207,32 @@ impl ManifestStore {
 
     pub fn conditional_writes_supported(&self) -> bool {
         !self.conditional_unsupported.load(Ordering::Relaxed)
+    }
+
+    /// Conditional writes are off from here on; said loudly once (and in `/status`).
+    pub fn note_conditional_unsupported(&self, status: u16, code: &str) {
+        if !self.conditional_unsupported.swap(true, Ordering::Relaxed) {
+            warn!(
+                "S3 server refused a conditional write ({status} {code}): replicas may overwrite each other's manifest changes; run a single replica or use a server with conditional writes"
+            );
+        }
+    }
+
+    /// Buckets whose manifest lags behind its journal.
+    pub async fn lagging(&self) -> Dirty {
+        let mut out = Dirty::default();
+        for (i, slot) in self.slots.iter().enumerate() {
+            let slot = slot.lock().await;
+            if slot.journal_seq > slot.manifest_seq {
+                out = out.with(i);
+            }
+        }
+        out
+    }
+
+    /// Buckets whose manifest a merge elsewhere changed: written with the next change.
+    pub fn mark_stale(&self, dirty: Dirty) {
+        self.stale.fetch_or(dirty.0, Ordering::AcqRel);
     }
 
     /// Buckets to write with the next change: their latest write failed (the writer
@@ -185,7 +276,7 @@ impl ManifestStore {
     }
 }
 
-/// Asks for the manifests of `dirty` buckets to be written, at once (before the first
+/// Asks for the changes of `dirty` buckets to be saved, at once (before the first
 /// poll), and returns a future that waits until they are in S3 or the write failed.
 /// Dropping the future (a client that hung up) does not cancel the writes.
 pub fn persist(
@@ -219,26 +310,39 @@ pub fn persist_later(app: &App, dirty: Dirty) {
     app.manifests.request(app, dirty);
 }
 
-/// One bucket's writer: writes whenever a newer generation is asked for; after a failed
-/// write, retries with growing waits until one succeeds.
+/// One bucket's writer: saves the changes whenever a newer generation is asked for,
+/// compacts the manifest when it is due; after a failed write, retries with growing
+/// waits until one succeeds.
 async fn run_writer(app: Weak<App>, bucket: usize) {
     let mut done = 0u64;
     let mut failures = 0u32;
+    let mut compaction_due: Option<Instant> = None;
     loop {
         let Some(app) = app.upgrade() else { return };
         let writer = &app.manifests.writers[bucket];
         let requested = writer.requested.load(Ordering::Acquire);
+        let compact_now = compaction_due.is_some_and(|due| due <= Instant::now());
         if requested <= done && failures == 0 {
+            if compact_now {
+                compaction_due = compact(&app, bucket).await;
+                continue;
+            }
             // `notify_one` keeps a permit, so a request made since the load wakes us.
             let wake = Arc::clone(&writer.wake);
             drop(app);
-            wake.notified().await;
+            match compaction_due {
+                Some(due) => tokio::select! {
+                    () = wake.notified() => {}
+                    () = tokio::time::sleep_until(due) => {}
+                },
+                None => wake.notified().await,
+            }
             continue;
         }
-        let result = write_bucket(&app, bucket).await;
+        let result = write_changes(&app, bucket).await;
         done = requested.max(done);
         let error = match result {
-            Ok(()) => {
+            Ok(due) => {
                 if failures > 0 {
                     info!(
                         "manifest of bucket {} written after {failures} failed attempts",
@@ -246,6 +350,7 @@ async fn run_writer(app: Weak<App>, bucket: usize) {
                     );
                 }
                 failures = 0;
+                compaction_due = due;
                 None
             }
             Err(error) => {
@@ -282,10 +387,91 @@ async fn run_writer(app: Weak<App>, bucket: usize) {
     }
 }
 
-fn render_bucket(app: &App, bucket: usize) -> Bytes {
+/// Saves what changed in `bucket` since the last write: one journal record, or the
+/// whole manifest when there is no journal or too much changed for a record. Returns
+/// when the manifest should next be compacted, if it lags behind the journal.
+async fn write_changes(app: &App, bucket: usize) -> Result<Option<Instant>, S3Error> {
+    let interval = app.config.storage.compact_interval;
+    let mut slot = app.manifests.slots[bucket].lock().await;
+    let changes = app.registry.take_changes(bucket);
+    let result = if interval.is_zero() {
+        write_whole(app, bucket, &mut slot, Whole::Forced).await
+    } else {
+        match &changes {
+            Changes::All => write_whole(app, bucket, &mut slot, Whole::Forced).await,
+            Changes::Keys(keys) if keys.is_empty() => Ok(()),
+            Changes::Keys(keys) => super::journal::append(app, bucket, &mut slot, keys).await,
+        }
+    };
+    if let Err(e) = result {
+        // Journaled with the next attempt (without a journal they are not needed: the
+        // whole manifest is written).
+        if !interval.is_zero() {
+            app.registry.restore_changes(bucket, changes);
+        }
+        return Err(e);
+    }
+    Ok(compaction_due(&slot, interval))
+}
+
+/// When the manifest in S3 lags behind the journal: a compaction interval after the
+/// last one.
+fn compaction_due(slot: &Slot, interval: Duration) -> Option<Instant> {
+    (!interval.is_zero() && slot.journal_seq > slot.manifest_seq).then(|| {
+        slot.compacted_at
+            .map_or_else(Instant::now, |t| t + interval)
+    })
+}
+
+/// Rewrites the manifest so that it includes the journal; on success, deletes the
+/// records the previous compaction included, once they have been compacted for an
+/// interval. Returns when to try again if it failed.
+async fn compact(app: &App, bucket: usize) -> Option<Instant> {
+    let interval = app.config.storage.compact_interval;
+    let mut slot = app.manifests.slots[bucket].lock().await;
+    match write_whole(app, bucket, &mut slot, Whole::Periodic).await {
+        Ok(()) => {
+            if let Some((through, from)) = slot.deletable
+                && from <= Instant::now()
+            {
+                super::journal::prune_later(app, bucket, through);
+                slot.deletable = None;
+            }
+            if slot.deletable.is_none() && slot.manifest_seq > 0 {
+                slot.deletable = Some((slot.manifest_seq, Instant::now() + interval));
+            }
+            compaction_due(&slot, interval)
+        }
+        Err(e) => {
+            info!(
+                "manifest of bucket {} not compacted ({e}); the journal keeps every change, trying again later",
+                app.config.buckets[bucket].name
+            );
+            Some(Instant::now() + interval.min(Duration::from_secs(5)))
+        }
+    }
+}
+
+/// Why the whole manifest is written.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Whole {
+    /// It must state this replica's registry (no journal, or too much changed for a
+    /// record): another writer's manifest is merged and overwritten.
+    Forced,
+    /// A compaction: a manifest another replica compacted meanwhile, including every
+    /// record this one knows, will do as well.
+    Periodic,
+}
+
+fn render_bucket(app: &App, bucket: usize, journal_seq: u64) -> Bytes {
     let entries = app.registry.entries_in(bucket);
     let refs: Vec<&Entry> = entries.iter().map(|e| &**e).collect();
-    Bytes::from(manifest::render(bucket, &refs, &app.config.buckets))
+    Bytes::from(manifest::render_compacted(
+        bucket,
+        &refs,
+        &app.config.buckets,
+        journal_seq,
+    ))
 }
 
 fn digest(body: &[u8]) -> [u8; 32] {
@@ -293,20 +479,23 @@ fn digest(body: &[u8]) -> [u8; 32] {
     sha2::Sha256::digest(body).into()
 }
 
-/// One write of one bucket's manifest, as the registry holds it when the write starts:
-/// conditional on the ETag last seen; on a lost race, merge and try again.
-async fn write_bucket(app: &App, bucket: usize) -> Result<(), S3Error> {
+/// One write of one bucket's whole manifest, as the registry holds it when the write
+/// starts: conditional on the ETag last seen; on a lost race, merge and try again.
+async fn write_whole(app: &App, bucket: usize, slot: &mut Slot, why: Whole) -> Result<(), S3Error> {
     let store = &app.manifests;
     let cfg = &app.config.buckets[bucket];
-    let mut slot = store.slots[bucket].lock().await;
-    let mut body = render_bucket(app, bucket);
+    let journaling = !app.config.storage.compact_interval.is_zero();
+    let mut body = render_bucket(app, bucket, slot.journal_seq);
     let mut body_digest = digest(&body);
     if slot.last_digest == Some(body_digest) {
+        slot.manifest_seq = slot.journal_seq;
+        slot.compacted_at = Some(Instant::now());
         return Ok(());
     }
     let mut attempt = 0;
     let mut settled = Settled::new();
     loop {
+        let target = slot.journal_seq;
         let condition = if store.conditional_unsupported.load(Ordering::Relaxed) {
             PutCondition::None
         } else {
@@ -334,6 +523,9 @@ async fn write_bucket(app: &App, bucket: usize) -> Result<(), S3Error> {
                 store.set_etag(bucket, etag.clone());
                 slot.etag = etag;
                 slot.last_digest = Some(body_digest);
+                slot.manifest_seq = target;
+                slot.compacted_at = Some(Instant::now());
+                slot.checked_at = Some(Instant::now());
                 return Ok(());
             }
             // A `NoSuchKey` to `If-Match` (AWS, when the manifest was deleted meanwhile)
@@ -362,55 +554,67 @@ async fn write_bucket(app: &App, bucket: usize) -> Result<(), S3Error> {
                 // Re-read until a read leaves nothing to check against the bucket, so
                 // that the write follows that read at once; bounded, then write anyway.
                 for _ in 0..MERGE_READS {
-                    let (theirs, etag) = read_manifest(app, bucket).await?;
+                    let (theirs, etag, theirs_seq) = read_manifest(app, bucket).await?;
                     slot.etag = etag.clone();
                     store.set_etag(bucket, etag);
-                    if !merge_theirs(app, bucket, &theirs, &mut settled).await? {
+                    slot.manifest_seq = theirs_seq;
+                    if journaling && theirs_seq > slot.journal_seq {
+                        // They compacted records this replica has not applied yet.
+                        super::journal::catch_up(app, bucket, slot).await?;
+                    }
+                    if why == Whole::Periodic {
+                        if theirs_seq >= slot.journal_seq {
+                            // Their manifest includes every record this replica knows.
+                            slot.compacted_at = Some(Instant::now());
+                            return Ok(());
+                        }
+                        // Theirs is an older compaction of the same journal, which this
+                        // replica has applied further: replace it, without a merge (a
+                        // merge would take back what records after it undid).
+                        break;
+                    }
+                    if !merge_theirs(app, bucket, &theirs, Scope::Whole, &mut settled).await? {
                         break;
                     }
                 }
-                body = render_bucket(app, bucket);
+                body = render_bucket(app, bucket, slot.journal_seq);
                 body_digest = digest(&body);
             }
             Err(S3Error::Rejected { status, code, .. })
                 if condition != PutCondition::None
                     && (status == 501 || code == "NotImplemented") =>
             {
-                // Say it loudly once and in /status; writes are unconditional from here on.
-                if !store.conditional_unsupported.swap(true, Ordering::Relaxed) {
-                    warn!(
-                        "S3 server refused a conditional write ({status} {code}): replicas may overwrite each other's manifest changes; run a single replica or use a server with conditional writes"
-                    );
-                }
+                store.note_conditional_unsupported(status, &code);
             }
             Err(e) => return Err(e),
         }
     }
 }
 
-/// Reads one manifest: its entries (empty if absent or unreadable) and its ETag.
+/// Reads one manifest: its entries (empty if absent or unreadable), its ETag, and the
+/// last journal record it includes.
 pub async fn read_manifest(
     app: &App,
     bucket: usize,
-) -> Result<(Vec<ManifestEntry>, Option<String>), S3Error> {
+) -> Result<(Vec<ManifestEntry>, Option<String>, u64), S3Error> {
     let cfg = &app.config.buckets[bucket];
     let (bytes, etag) = match fetch_manifest(app, bucket).await {
         Ok(Some(found)) => found,
-        Ok(None) => return Ok((Vec::new(), None)),
+        Ok(None) => return Ok((Vec::new(), None, 0)),
         Err(S3Error::TooLarge { limit, etag }) => {
             warn!(
                 "manifest {}/{} ignored: larger than PARPARCHIK_MANIFEST_MAX_BYTES ({limit})",
                 cfg.name, cfg.manifest_key
             );
-            return Ok((Vec::new(), (!etag.is_empty()).then_some(etag)));
+            return Ok((Vec::new(), (!etag.is_empty()).then_some(etag), 0));
         }
         Err(e) => return Err(e),
     };
-    let entries = manifest::parse(&bytes, &cfg.name).unwrap_or_else(|e| {
+    let (entries, seq) = manifest::parse_compacted(&bytes, &cfg.name).unwrap_or_else(|e| {
         warn!("manifest {}/{} ignored: {e}", cfg.name, cfg.manifest_key);
-        Vec::new()
+        (Vec::new(), 0)
     });
-    Ok((entries, etag))
+    Ok((entries, etag, seq))
 }
 
 /// GETs one manifest object: its bytes and ETag, or `None` when there is none yet.
@@ -433,169 +637,4 @@ pub async fn fetch_manifest(
         Err(S3Error::NotFound) => Ok(None),
         Err(e) => Err(e),
     }
-}
-
-/// Keys a merge already settled during the current write, with both sides' views then.
-type Settled = HashMap<String, Views>;
-/// Both sides' view of one key: theirs as (size, last_modified), ours as (bucket, size,
-/// last_modified).
-type Views = (Option<(u64, String)>, Option<(usize, u64, String)>);
-
-/// Folds another writer's manifest into the registry. Where it and this replica
-/// disagree about a key in this bucket, the bucket itself decides: with one HEAD per
-/// key when there are a few, else by a background sync while both sides' entries are
-/// kept (an entry is never dropped on the other writer's word alone).
-/// A key settled by an earlier attempt of the same write is not checked again unless
-/// either side's view of it changed since.
-async fn merge_theirs(
-    app: &App,
-    bucket: usize,
-    theirs: &[ManifestEntry],
-    settled: &mut Settled,
-) -> Result<bool, S3Error> {
-    let cfg = &app.config.buckets[bucket];
-    let name = &cfg.name;
-    let theirs: HashMap<&str, &ManifestEntry> = theirs
-        .iter()
-        .filter(|e| &e.bucket == name && !cfg.owns(&e.key))
-        .map(|e| (e.key.as_str(), e))
-        .collect();
-    let ours = app.registry.entries_in(bucket);
-    let our_keys: HashSet<&str> = ours.iter().map(|e| e.key.as_str()).collect();
-    let mut disputed: HashSet<String> = HashSet::new();
-    for e in &ours {
-        match theirs.get(e.key.as_str()) {
-            Some(t) if t.size == e.size && e.modified_at(&t.last_modified) => {}
-            _ => {
-                disputed.insert(e.key.clone());
-            }
-        }
-    }
-    for key in theirs.keys() {
-        if !our_keys.contains(key) {
-            disputed.insert((*key).to_owned());
-        }
-    }
-    let state = |key: &str| {
-        (
-            theirs.get(key).map(|t| (t.size, t.last_modified.clone())),
-            app.registry
-                .get(key)
-                .map(|e| (e.bucket, e.size, e.last_modified())),
-        )
-    };
-    let disputed: Vec<String> = disputed
-        .into_iter()
-        .filter(|key| settled.get(key) != Some(&state(key)))
-        .collect();
-    if disputed.is_empty() {
-        return Ok(false);
-    }
-    if disputed.len() > MERGE_HEADS_AT_MOST {
-        keep_both_and_sync_later(app, bucket, &theirs, &disputed, settled, &state);
-        return Ok(true);
-    }
-    let checks = disputed
-        .iter()
-        .map(|key| super::locate::check(app, bucket, key))
-        .collect();
-    let answers = super::join::join_all(checks).await;
-    // The removal guard holds for merges too: more proven-missing keys than one listing
-    // may remove are left to a sync, which confirms them with a second listing.
-    let removals = answers
-        .iter()
-        .zip(&disputed)
-        .filter(|(a, key)| {
-            matches!(a, Err(S3Error::NotFound))
-                && app.registry.get(key).is_some_and(|c| c.bucket == bucket)
-        })
-        .count();
-    let settings = &app.config.storage;
-    let allowed = super::sync::removal_allowance(
-        app.registry.entries_in(bucket).len(),
-        settings.removal_share,
-        settings.removal_floor,
-    );
-    let remove_now = removals <= allowed;
-    if !remove_now {
-        app.metrics.removals_refused.fetch_add(1, Ordering::Relaxed);
-        warn!(
-            "a merge would remove {removals} entries of bucket {}; left to a sync",
-            app.config.buckets[bucket].name
-        );
-        sync_later(app);
-    }
-    for (key, answer) in disputed.into_iter().zip(answers) {
-        match answer {
-            // The bucket holds the key and the other writer's manifest (written after
-            // this replica last read it) says so: follow that record, also when this
-            // replica has the key in another bucket that holds it too, so that a
-            // duplicate's home is never dropped from both manifests.
-            Ok(meta) => {
-                let dirty = app.registry.upsert(Entry::new(
-                    key.clone(),
-                    bucket,
-                    meta.size,
-                    meta.last_modified,
-                ));
-                // The old bucket's manifest changed too: written with the next change
-                // (this write holds this bucket's slot; no waiting on another's).
-                app.manifests
-                    .stale
-                    .fetch_or(dirty.0 & !(1u64 << bucket), Ordering::AcqRel);
-            }
-            Err(S3Error::NotFound) if remove_now => {
-                if app.registry.get(&key).is_some_and(|c| c.bucket == bucket) {
-                    app.registry.remove(&key);
-                }
-            }
-            // Left to the sync; or the key's own answer, which settles nothing.
-            Err(S3Error::NotFound | S3Error::KeyRejected { .. }) => {}
-            Err(e) => return Err(e),
-        }
-        let now = state(&key);
-        settled.insert(key, now);
-    }
-    Ok(true)
-}
-
-/// Starts a sync in the background (a listing settles what a merge could not).
-fn sync_later(app: &App) {
-    if let Some(app) = app.weak().upgrade() {
-        tokio::spawn(async move {
-            let _ = super::sync::sync(&app).await;
-        });
-    }
-}
-
-/// Too many disputed keys to ask about one by one: keep every entry either side has
-/// (theirs are adopted where this replica has the key nowhere), and let one background
-/// sync, a listing of the buckets, give the verdict.
-fn keep_both_and_sync_later(
-    app: &App,
-    bucket: usize,
-    theirs: &HashMap<&str, &ManifestEntry>,
-    disputed: &[String],
-    settled: &mut Settled,
-    state: &dyn Fn(&str) -> Views,
-) {
-    for key in disputed {
-        if let Some(t) = theirs.get(key.as_str())
-            && app.registry.get(key).is_none()
-        {
-            app.registry.upsert(Entry::new(
-                key.clone(),
-                bucket,
-                t.size,
-                t.last_modified.clone(),
-            ));
-        }
-        settled.insert(key.clone(), state(key));
-    }
-    info!(
-        "manifest of bucket {}: {} keys disputed with another writer; keeping both sides' entries until a sync lists the bucket",
-        app.config.buckets[bucket].name,
-        disputed.len()
-    );
-    sync_later(app);
 }

@@ -12,56 +12,93 @@ use crate::registry::{Dirty, Entry};
 use crate::s3::S3Error;
 use crate::{info, warn};
 
-/// What start-up read from one bucket's manifest.
+/// What start-up read from one bucket's manifest and journal.
 struct ManifestRead {
-    /// `None`: missing or unreadable.
+    /// The manifest with its journal applied; `None`: missing or unreadable.
     entries: Option<Vec<ManifestEntry>>,
 }
 
 async fn read_manifests(app: &App) -> Result<Vec<ManifestRead>, StartupError> {
     let mut out = Vec::with_capacity(app.config.buckets.len());
-    for (i, b) in app.config.buckets.iter().enumerate() {
-        let fetched = match super::persist::fetch_manifest(app, i).await {
-            Ok(fetched) => fetched,
-            Err(S3Error::TooLarge { limit, etag }) => {
-                warn!(
-                    "manifest {}/{} is larger than PARPARCHIK_MANIFEST_MAX_BYTES ({limit}); rebuilding that bucket from its listing",
-                    b.name, b.manifest_key
-                );
-                app.manifests
-                    .remember_read(i, (!etag.is_empty()).then_some(etag), None)
-                    .await;
-                out.push(ManifestRead { entries: None });
-                continue;
-            }
-            Err(error) => {
-                return Err(StartupError::ReadManifest {
-                    bucket: b.name.clone(),
-                    key: b.manifest_key.clone(),
-                    error,
-                });
-            }
-        };
-        let Some((bytes, etag)) = fetched else {
-            info!("manifest {}/{} does not exist yet", b.name, b.manifest_key);
-            app.manifests.remember_read(i, None, None).await;
-            out.push(ManifestRead { entries: None });
-            continue;
-        };
-        let entries = match crate::registry::manifest::parse(&bytes, &b.name) {
-            Ok(entries) => Some(entries),
-            Err(e) => {
-                warn!(
-                    "manifest {}/{} is unreadable ({e}); rebuilding that bucket from its listing",
-                    b.name, b.manifest_key
-                );
-                None
-            }
-        };
-        app.manifests.remember_read(i, etag, Some(&bytes)).await;
-        out.push(ManifestRead { entries });
+    for i in 0..app.config.buckets.len() {
+        out.push(read_one(app, i).await?);
     }
     Ok(out)
+}
+
+/// One bucket's manifest, and the journal records after the last one it includes.
+async fn read_one(app: &App, i: usize) -> Result<ManifestRead, StartupError> {
+    let b = &app.config.buckets[i];
+    let failed = |error| StartupError::ReadManifest {
+        bucket: b.name.clone(),
+        key: b.manifest_key.clone(),
+        error,
+    };
+    let (manifest, etag, body) = match super::persist::fetch_manifest(app, i).await {
+        Ok(Some((bytes, etag))) => {
+            match crate::registry::manifest::parse_compacted(&bytes, &b.name) {
+                Ok(parsed) => (Some(parsed), etag, Some(bytes)),
+                Err(e) => {
+                    warn!(
+                        "manifest {}/{} is unreadable ({e}); rebuilding that bucket from its listing",
+                        b.name, b.manifest_key
+                    );
+                    (None, etag, Some(bytes))
+                }
+            }
+        }
+        Ok(None) => {
+            info!("manifest {}/{} does not exist yet", b.name, b.manifest_key);
+            (None, None, None)
+        }
+        Err(S3Error::TooLarge { limit, etag }) => {
+            warn!(
+                "manifest {}/{} is larger than PARPARCHIK_MANIFEST_MAX_BYTES ({limit}); rebuilding that bucket from its listing",
+                b.name, b.manifest_key
+            );
+            (None, (!etag.is_empty()).then_some(etag), None)
+        }
+        Err(error) => return Err(failed(error)),
+    };
+    let manifest_seq = manifest.as_ref().map_or(0, |(_, seq)| *seq);
+    // The journal is read even without a usable manifest: its records still hold what
+    // changed, and the next record written must take the next number.
+    let (records, journal_seq) = if app.config.storage.compact_interval.is_zero() {
+        (Vec::new(), 0)
+    } else {
+        super::journal::read_after(app, i, manifest_seq)
+            .await
+            .map_err(failed)?
+    };
+    if !records.is_empty() {
+        info!(
+            "journal of {}/{}: {} records after the manifest",
+            b.name,
+            b.manifest_key,
+            records.len()
+        );
+    }
+    let entries = match manifest {
+        Some((entries, _)) => Some(crate::registry::journal::replay(entries, &records, &b.name)),
+        None if !records.is_empty() => Some(crate::registry::journal::replay(
+            Vec::new(),
+            &records,
+            &b.name,
+        )),
+        None => None,
+    };
+    app.manifests
+        .remember_read(
+            i,
+            super::persist::ReadState {
+                etag,
+                body: body.as_deref(),
+                manifest_seq,
+                journal_seq,
+            },
+        )
+        .await;
+    Ok(ManifestRead { entries })
 }
 
 /// Buckets whose manifest does not say what the registry now holds.
@@ -134,6 +171,17 @@ pub async fn rebuild(app: &App) -> Result<(), StartupError> {
         counts.files, counts.duplicates
     );
     let dirty = changed_buckets(app, &manifests);
+    for bucket in dirty.buckets() {
+        // What the sync changed is journaled; a missing manifest is written at once, and
+        // one that differs in ways the changes do not explain (entries the registry did
+        // not take) is rewritten whole.
+        if manifests[bucket].entries.is_none() || app.registry.has_no_changes(bucket) {
+            app.registry.mark_all_changed(bucket);
+        }
+    }
+    // Manifests behind their journal: their writers compact them in time.
+    let lagging = app.manifests.lagging().await;
+    let dirty = dirty.union(lagging);
     if !dirty.is_empty() {
         let names: Vec<&str> = dirty
             .buckets()

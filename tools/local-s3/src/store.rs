@@ -6,6 +6,10 @@
 //!   are atomic against concurrent writes of the same key;
 //! - `If-Match` / `If-None-Match` / `If-(Un)Modified-Since` on GET and HEAD
 //!   (s3s parses them, s3s-fs ignores them);
+//! - deletes isolated from reads: s3s-fs scans directories and opens files without
+//!   isolation, so a listing or GET that meets a file (or an emptied directory)
+//!   being deleted fails with a 500 where S3 answers consistently (deletes take the
+//!   store exclusively, everything else shares it);
 //! - `encoding-type=url` in listings (s3s-fs echoes it without encoding keys,
 //!   so clients that request it, like rusty-s3, would mangle `+` and `%`),
 //!   ETags in listings, and the 1000-key cap of `max-keys`.
@@ -26,6 +30,7 @@ const MAX_KEYS: i32 = 1000;
 pub(crate) struct Store {
     fs: FileSystem,
     locks: KeyLocks,
+    isolation: tokio::sync::RwLock<()>,
 }
 
 impl Store {
@@ -33,6 +38,7 @@ impl Store {
         Self {
             fs,
             locks: KeyLocks::new(),
+            isolation: tokio::sync::RwLock::new(()),
         }
     }
 
@@ -150,6 +156,7 @@ impl S3 for Store {
             .locks
             .lock(&[(&req.input.bucket, &req.input.key)])
             .await;
+        let _sharing = self.isolation.read().await;
         self.fs.put_object(req).await
     }
 
@@ -161,6 +168,7 @@ impl S3 for Store {
             .locks
             .lock(&[(&req.input.bucket, &req.input.key)])
             .await;
+        let _sharing = self.isolation.read().await;
         self.fs.complete_multipart_upload(req).await
     }
 
@@ -173,6 +181,7 @@ impl S3 for Store {
             CopySource::Bucket { bucket, key, .. } => self.locks.lock(&[dst, (bucket, key)]).await,
             _ => self.locks.lock(&[dst]).await,
         };
+        let _sharing = self.isolation.read().await;
         self.fs.copy_object(req).await
     }
 
@@ -184,6 +193,7 @@ impl S3 for Store {
             .locks
             .lock(&[(&req.input.bucket, &req.input.key)])
             .await;
+        let _changing = self.isolation.write().await;
         self.fs.delete_object(req).await
     }
 
@@ -200,6 +210,7 @@ impl S3 for Store {
             .map(|o| (bucket, o.key.as_str()))
             .collect();
         let _guard = self.locks.lock(&keys).await;
+        let _changing = self.isolation.write().await;
         self.fs.delete_objects(req).await
     }
 
@@ -210,7 +221,10 @@ impl S3 for Store {
         mut req: S3Request<HeadObjectInput>,
     ) -> S3Result<S3Response<HeadObjectOutput>> {
         let cond = take_preconditions!(req.input);
-        let resp = self.fs.head_object(req).await?;
+        let resp = {
+            let _reading = self.isolation.read().await;
+            self.fs.head_object(req).await?
+        };
         cond.check(
             resp.output.e_tag.as_ref(),
             resp.output.last_modified.as_ref(),
@@ -223,7 +237,10 @@ impl S3 for Store {
         mut req: S3Request<GetObjectInput>,
     ) -> S3Result<S3Response<GetObjectOutput>> {
         let cond = take_preconditions!(req.input);
-        let resp = self.fs.get_object(req).await?;
+        let resp = {
+            let _reading = self.isolation.read().await;
+            self.fs.get_object(req).await?
+        };
         // On failure the opened body stream is just dropped.
         cond.check(
             resp.output.e_tag.as_ref(),
@@ -240,6 +257,7 @@ impl S3 for Store {
     ) -> S3Result<S3Response<ListObjectsV2Output>> {
         req.input.max_keys = Some(req.input.max_keys.unwrap_or(MAX_KEYS).clamp(0, MAX_KEYS));
         let bucket = req.input.bucket.clone();
+        let _reading = self.isolation.read().await;
         let mut resp = self.fs.list_objects_v2(req.clone()).await?;
         let out = &mut resp.output;
         if let Some(objects) = out.contents.as_deref_mut() {
