@@ -666,7 +666,22 @@ async fn manifest_write_scenario() {
 /// The pending write of one bucket is retried with a change in another bucket.
 #[tokio::test]
 async fn failed_manifest_write_is_retried_with_a_change_in_another_bucket() {
-    let Rig { s3, proxy, svc } = rig(&[("PARPARCHIK_S3_ATTEMPTS", "1")]).await;
+    retried_with_another_bucket(&[("PARPARCHIK_S3_ATTEMPTS", "1")]).await;
+}
+
+/// The same with journals: the record that failed is written with the other change,
+/// and what was saved (manifest plus journal) holds both.
+#[tokio::test]
+async fn failed_journal_record_is_retried_with_a_change_in_another_bucket() {
+    retried_with_another_bucket(&[
+        ("PARPARCHIK_S3_ATTEMPTS", "1"),
+        ("PARPARCHIK_MANIFEST_COMPACT_INTERVAL", "60"),
+    ])
+    .await;
+}
+
+async fn retried_with_another_bucket(env: &[(&str, &str)]) {
+    let Rig { s3, proxy, svc } = rig(env).await;
     let seed = s3.client();
     proxy.set(Fault::InternalError.only("PUT"));
     seed.put(PUBLIC, "late/public.txt", "p").await;

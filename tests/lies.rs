@@ -227,7 +227,17 @@ async fn the_manifest_is_never_a_file() {
 
 #[tokio::test]
 async fn a_client_that_hangs_up_does_not_lose_the_manifest_write() {
-    let Rig { s3, proxy, svc } = rig_with(small_s3().await, &[]).await;
+    hang_up_during_the_write(&[]).await;
+}
+
+/// The same when the write is a journal record.
+#[tokio::test]
+async fn a_client_that_hangs_up_does_not_lose_the_journal_record() {
+    hang_up_during_the_write(&[("PARPARCHIK_MANIFEST_COMPACT_INTERVAL", "60")]).await;
+}
+
+async fn hang_up_during_the_write(env: &[(&str, &str)]) {
+    let Rig { s3, proxy, svc } = rig_with(small_s3().await, env).await;
     let seed = s3.client();
     seed.put(PUBLIC, "late.txt", "late").await;
     // The manifest PUT is held long enough for the client to give up first.

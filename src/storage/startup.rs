@@ -61,15 +61,12 @@ async fn read_one(app: &App, i: usize) -> Result<ManifestRead, StartupError> {
         Err(error) => return Err(failed(error)),
     };
     let manifest_seq = manifest.as_ref().map_or(0, |(_, seq)| *seq);
-    // The journal is read even without a usable manifest: its records still hold what
-    // changed, and the next record written must take the next number.
-    let (records, journal_seq) = if app.config.storage.compact_interval.is_zero() {
-        (Vec::new(), 0)
-    } else {
-        super::journal::read_after(app, i, manifest_seq)
-            .await
-            .map_err(failed)?
-    };
+    // The journal is read even without a usable manifest (its records still hold what
+    // changed, and the next record written must take the next number), and without a
+    // journal configured now (one may have been before).
+    let (records, journal_seq) = super::journal::read_after(app, i, manifest_seq)
+        .await
+        .map_err(failed)?;
     if !records.is_empty() {
         info!(
             "journal of {}/{}: {} records after the manifest",
@@ -159,13 +156,19 @@ fn registered_state(app: &App, manifests: &[ManifestRead]) -> Vec<Entry> {
 /// for manifest rewrites: the writers do them in the background.
 pub async fn rebuild(app: &App) -> Result<(), StartupError> {
     let started = Instant::now();
+    let (running, arrived_after) = super::sync::hold(app).await;
     info!("start-up: reading manifests");
     let manifests = read_manifests(app).await?;
     let stated = app.registry.seed(registered_state(app, &manifests));
     info!("start-up: manifests register {stated} entries; listing buckets to reconcile");
-    let counts = super::sync::sync_with(app, super::sync::Persistence::Background)
-        .await
-        .map_err(StartupError::Sync)?;
+    let counts = super::sync::sync_holding(
+        app,
+        super::sync::Persistence::Background,
+        arrived_after,
+        running,
+    )
+    .await
+    .map_err(StartupError::Sync)?;
     info!(
         "start-up: reconciled {} files ({} in several buckets)",
         counts.files, counts.duplicates

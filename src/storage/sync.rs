@@ -158,7 +158,25 @@ pub(crate) async fn sync_with(
 ) -> Result<SyncCounts, SyncError> {
     let state = &app.sync;
     let arrived_after = state.started.load(Ordering::Acquire);
-    let _running = state.lock.lock().await;
+    let running = state.lock.lock().await;
+    sync_holding(app, persistence, arrived_after, running).await
+}
+
+/// The sync lock, for start-up: it reads the manifests under it too, so that a `/list`
+/// arriving meanwhile waits for start-up's sync instead of listing beside it.
+pub(crate) async fn hold(app: &App) -> (tokio::sync::MutexGuard<'_, ()>, u64) {
+    let arrived_after = app.sync.started.load(Ordering::Acquire);
+    (app.sync.lock.lock().await, arrived_after)
+}
+
+/// [`sync_with`], for a caller that already holds the lock ([`hold`]).
+pub(crate) async fn sync_holding(
+    app: &App,
+    persistence: Persistence,
+    arrived_after: u64,
+    _running: tokio::sync::MutexGuard<'_, ()>,
+) -> Result<SyncCounts, SyncError> {
+    let state = &app.sync;
     if let Some((seq, report)) = state
         .last
         .lock()
