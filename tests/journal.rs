@@ -69,7 +69,10 @@ async fn an_update_writes_one_small_record_and_leaves_the_manifest_alone() {
         vec!["new/upload.txt"]
     );
     // The manifest was not rewritten; the saved state has the file.
-    assert_eq!(seed.get(PUBLIC, MANIFEST).await.expect("manifest"), manifest);
+    assert_eq!(
+        seed.get(PUBLIC, MANIFEST).await.expect("manifest"),
+        manifest
+    );
     assert!(
         seed.manifest_keys(PUBLIC)
             .await
@@ -143,7 +146,10 @@ async fn the_manifest_catches_up_within_the_interval_and_old_records_are_deleted
     for round in 0..4 {
         let key = format!("round-{round}.txt");
         seed.put(PUBLIC, &key, "r").await;
-        assert_eq!(svc.get_json(&format!("/update?filename={key}")).await.0, 200);
+        assert_eq!(
+            svc.get_json(&format!("/update?filename={key}")).await.0,
+            200
+        );
         // Within about an interval the manifest alone lists it.
         let deadline = Instant::now() + Duration::from_secs(5);
         loop {
@@ -179,7 +185,8 @@ async fn the_manifest_catches_up_within_the_interval_and_old_records_are_deleted
         }
         assert!(Instant::now() < deadline, "old records kept: {left:?}");
         // Compactions happen with changes; make one.
-        seed.put(PUBLIC, "nudge.txt", format!("{:?}", Instant::now())).await;
+        seed.put(PUBLIC, "nudge.txt", format!("{:?}", Instant::now()))
+            .await;
         svc.get_json("/update?filename=nudge.txt").await;
         tokio::time::sleep(Duration::from_millis(700)).await;
     }

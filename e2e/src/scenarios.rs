@@ -208,6 +208,32 @@ impl Ctx {
         Ok(keys)
     }
 
+    /// As [`Ctx::manifest_keys`], polled until they are `expected` or
+    /// `E2E_MANIFEST_WAIT` seconds (default 10) have passed: an edition with a journal
+    /// saves each change as a small record at once and compacts it into the manifest
+    /// within its compaction interval (the service this suite starts uses 1 s).
+    async fn manifest_keys_within(
+        &self,
+        bucket: &str,
+        manifest_key: &str,
+        prefix: &str,
+        expected: &[String],
+    ) -> Result<Vec<String>, String> {
+        let wait = std::env::var("E2E_MANIFEST_WAIT")
+            .ok()
+            .and_then(|v| v.trim().parse::<f64>().ok())
+            .filter(|s| s.is_finite() && *s >= 0.0)
+            .unwrap_or(10.0);
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs_f64(wait);
+        loop {
+            let keys = self.manifest_keys(bucket, manifest_key, prefix).await?;
+            if keys == expected || std::time::Instant::now() >= deadline {
+                return Ok(keys);
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+        }
+    }
+
     /// Checks that `Location` is `bucket`/`key`'s plain URL at the endpoint: same
     /// origin, the key encoded so that decoding it once gives it back, no query.
     fn is_plain_url(&self, location: &str, bucket: &str, key: &str) -> Result<(), String> {
@@ -651,12 +677,13 @@ async fn manifest_scenario(ctx: &Ctx, r: &mut Report) -> Outcome {
     );
     r.eq(
         &format!("manifest: {private}'s manifest lists it"),
-        ctx.manifest_keys(private, &priv_m, &dir).await?,
+        ctx.manifest_keys_within(private, &priv_m, &dir, std::slice::from_ref(&key))
+            .await?,
         vec![key.clone()],
     );
     r.eq(
         &format!("manifest: {public}'s manifest does not"),
-        ctx.manifest_keys(public, &pub_m, &dir).await?,
+        ctx.manifest_keys_within(public, &pub_m, &dir, &[]).await?,
         vec![],
     );
 
@@ -676,12 +703,14 @@ async fn manifest_scenario(ctx: &Ctx, r: &mut Report) -> Outcome {
     );
     r.eq(
         &format!("manifest: {public}'s manifest now lists it"),
-        ctx.manifest_keys(public, &pub_m, &dir).await?,
+        ctx.manifest_keys_within(public, &pub_m, &dir, std::slice::from_ref(&key))
+            .await?,
         vec![key.clone()],
     );
     r.eq(
         &format!("manifest: {private}'s manifest no longer does"),
-        ctx.manifest_keys(private, &priv_m, &dir).await?,
+        ctx.manifest_keys_within(private, &priv_m, &dir, &[])
+            .await?,
         vec![],
     );
     let resp = ctx.get(&format!("/public/{}", path_encode(&key))).await?;

@@ -58,6 +58,8 @@ impl Service {
             .env("PARPARCHIK_HOST", "127.0.0.1")
             .env("PARPARCHIK_PORT", port.to_string())
             .env("PARPARCHIK_SYNC_INTERVAL", "0")
+            // Journal records at once, the manifest compacted within a second.
+            .env("PARPARCHIK_MANIFEST_COMPACT_INTERVAL", "1")
             .stdin(Stdio::null())
             .stdout(file)
             .stderr(file2)
