@@ -13,12 +13,16 @@
 #   5. runs BENCH_UPDATE_CLIENTS (16) clients for BENCH_UPDATE_SECONDS (10) s, each
 #      creating a new key in the synthetic S3 (/_bench/put) and announcing it with
 #      /update?filename=KEY: /update per second and bytes PUT to S3 per /update (the
-#      stats endpoint's counter of PUT bodies, before/after, once it stops moving);
+#      stats endpoint's counter of PUT bodies, before/after, once it stops moving,
+#      counted after a compaction interval has passed, so that the manifest
+#      compaction the run caused is included);
 #   6. times one GET /list and reads VmHWM after it;
 #   7. prints one Markdown table row (and the header), plus details.
 #
 # Settings (environment): BENCH_LATENCY_MS=0 (delay of each listing page),
 # BENCH_UPDATE_CLIENTS=16 BENCH_UPDATE_SECONDS=10 BENCH_READY_TIMEOUT=1200 (seconds),
+# BENCH_COMPACT_INTERVAL=10 (PARPARCHIK_MANIFEST_COMPACT_INTERVAL of the service:
+# shorter than the default 60 s, so a 10 s run pays for at least one whole compaction),
 # BENCH_KEEP=0 (1 leaves both servers running and the work directory in place),
 # BENCH_NO_BUILD=0. Binaries come from $CARGO_TARGET_DIR/release (default target/).
 set -euo pipefail
@@ -31,6 +35,7 @@ CLIENTS=${BENCH_UPDATE_CLIENTS:-16}
 SECS=${BENCH_UPDATE_SECONDS:-10}
 READY_TIMEOUT=${BENCH_READY_TIMEOUT:-1200}
 KEEP=${BENCH_KEEP:-0}
+COMPACT=${BENCH_COMPACT_INTERVAL:-10}
 BIN=${CARGO_TARGET_DIR:-$ROOT/target}/release
 PUB=public-bucket
 PRIV=private-bucket
@@ -78,6 +83,7 @@ PORT=$(free_port)
 SVC=http://127.0.0.1:$PORT
 T0=$(now_ms)
 PARPARCHIK_HOST=127.0.0.1 PARPARCHIK_PORT=$PORT S3_ENDPOINT=$S3 \
+  PARPARCHIK_MANIFEST_COMPACT_INTERVAL=$COMPACT \
   PARPARCHIK_BUCKETS="$PUB:$MANIFEST:true,$PRIV:$MANIFEST:false" \
   "$BIN/parparchik" >"$WORK/service.log" 2>&1 &
 SPID=$!
@@ -106,7 +112,9 @@ PUTS_BEFORE=$(curl -s --max-time 10 "$S3/_bench/stats" | sed -n 's/.*"put":\([0-
   --seconds "$SECS" >"$WORK/update.out"
 UPDATE_LINE=$(tail -1 "$WORK/update.out")
 log "$UPDATE_LINE"
-# Writes that follow a response in the background count too: wait until the counter rests.
+# Writes that follow a response in the background count too: the compaction due an
+# interval after the run's first record, then whatever follows until the counter rests.
+sleep "$((COMPACT + 3))"
 PUT_AFTER=$(stat_field put_bytes)
 for _ in $(seq 60); do
   sleep 1
@@ -140,7 +148,7 @@ printf '| %s | %s ms | %s | %s | %s | %s | %s | %s/s | %s | %s (%s) | %s |\n' \
 echo
 echo "details: n=$N public=$C_PUB private=$C_PRIV duplicates=$((C_PRIV * OVERLAP / 100)) file_count=$FILES latency_ms=$LAT"
 echo "details: ready_ms=$READY_MS bare_list_ms=$LIST_MS rss_ready_kb=$RSS_READY hwm_ready_kb=$HWM_READY startup_s3_requests=$START_CALLS startup_put_bytes=$START_PUT"
-echo "details: update_ok=$UPD_OK put_bytes_per_update=$BYTES_PER_UPDATE s3_puts_per_update=$PUTS_PER_UPDATE"
+echo "details: update_ok=$UPD_OK put_bytes_per_update=$BYTES_PER_UPDATE s3_puts_per_update=$PUTS_PER_UPDATE compact_interval_s=$COMPACT"
 echo "details: $UPDATE_LINE"
 echo "details: list_status=$LIST_STATUS list_s=$LIST_S list_bytes=$LIST_BYTES hwm_after_list_kb=$HWM_LIST rss_after_list_kb=$RSS_LIST"
 echo "details: service: $(grep -m1 -o 'start-up: ready with.*' "$WORK/service.log" || echo 'no start-up line')"
