@@ -130,7 +130,11 @@ BYTES_PER_UPDATE=$(awk -v a="$PUT_BEFORE" -v b="$PUT_AFTER" -v n="$UPD_OK" 'BEGI
 # Object PUTs other than the /_bench/put of the load client (which is not an S3 PUT).
 PUTS_PER_UPDATE=$(awk -v a="$PUTS_BEFORE" -v b="$PUTS_AFTER" -v n="$UPD_OK" 'BEGIN { if (n > 0) printf "%.2f", (b - a) / n; else print "n/a" }')
 
+HWM_UPDATE=$(proc_kb "$SPID" VmHWM)
 # --- /list ----------------------------------------------------------------------------------
+# VmHWM is reset first (clear_refs 5), so the figure after /list is the re-sync's own
+# peak, not the compaction's during the /update run.
+echo 5 >"/proc/$SPID/clear_refs" 2>/dev/null || log "VmHWM could not be reset; the /list peak includes earlier ones"
 LIST_OUT=$(curl -s -o /dev/null -w '%{http_code} %{time_total} %{size_download}' --max-time 900 "$SVC/list")
 read -r LIST_STATUS LIST_S LIST_BYTES <<<"$LIST_OUT"
 HWM_LIST=$(proc_kb "$SPID" VmHWM)
@@ -139,7 +143,7 @@ log "/list: $LIST_STATUS in $LIST_S s, $LIST_BYTES bytes; VmHWM $(mib "$HWM_LIST
 
 human_bytes() { awk -v b="$1" 'BEGIN { if (b == "n/a") print b; else if (b >= 1048576) printf "%.1f MiB", b / 1048576; else if (b >= 1024) printf "%.1f KiB", b / 1024; else printf "%d B", b }'; }
 echo
-echo "| N objects | latency per listing page | ready | bare listing | RSS at ready | VmHWM at ready | bytes per object (RSS at ready / N) | \`/update\` of a new key ($CLIENTS clients) | bytes PUT to S3 per \`/update\` | \`GET /list\` | VmHWM after \`/list\` |"
+echo "| N objects | latency per listing page | ready | bare listing | RSS at ready | VmHWM at ready | bytes per object (RSS at ready / N) | \`/update\` of a new key ($CLIENTS clients) | bytes PUT to S3 per \`/update\` | \`GET /list\` | VmHWM during \`/list\` (re-sync) |"
 echo "|---|---|---|---|---|---|---|---|---|---|---|"
 printf '| %s | %s ms | %s | %s | %s | %s | %s | %s/s | %s | %s (%s) | %s |\n' \
   "$N" "$LAT" "$(secs "$READY_MS")" "$(secs "$LIST_MS")" "$(mib "$RSS_READY")" "$(mib "$HWM_READY")" \
@@ -148,7 +152,7 @@ printf '| %s | %s ms | %s | %s | %s | %s | %s | %s/s | %s | %s (%s) | %s |\n' \
 echo
 echo "details: n=$N public=$C_PUB private=$C_PRIV duplicates=$((C_PRIV * OVERLAP / 100)) file_count=$FILES latency_ms=$LAT"
 echo "details: ready_ms=$READY_MS bare_list_ms=$LIST_MS rss_ready_kb=$RSS_READY hwm_ready_kb=$HWM_READY startup_s3_requests=$START_CALLS startup_put_bytes=$START_PUT"
-echo "details: update_ok=$UPD_OK put_bytes_per_update=$BYTES_PER_UPDATE s3_puts_per_update=$PUTS_PER_UPDATE compact_interval_s=$COMPACT"
+echo "details: update_ok=$UPD_OK put_bytes_per_update=$BYTES_PER_UPDATE s3_puts_per_update=$PUTS_PER_UPDATE compact_interval_s=$COMPACT hwm_after_updates_kb=$HWM_UPDATE"
 echo "details: $UPDATE_LINE"
 echo "details: list_status=$LIST_STATUS list_s=$LIST_S list_bytes=$LIST_BYTES hwm_after_list_kb=$HWM_LIST rss_after_list_kb=$RSS_LIST"
 echo "details: service: $(grep -m1 -o 'start-up: ready with.*' "$WORK/service.log" || echo 'no start-up line')"

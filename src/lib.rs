@@ -12,6 +12,7 @@ pub mod credentials;
 pub mod http;
 pub mod keycache;
 pub mod log;
+pub mod memory;
 pub mod metrics;
 pub mod registry;
 pub mod s3;

@@ -602,3 +602,89 @@ async fn wrong_credentials_never_ready_and_the_secret_never_shown() {
     assert_eq!(s3.stats().count("PutObject"), 1, "only the seeding PUT");
     svc.stop().await;
 }
+
+/// A listing split into ranges at keys the registry knows merges exactly at the seams:
+/// a split point that was deleted, keys just around split points, keys that sort oddly,
+/// a range left empty and a range of one page. Everything S3 holds is registered once;
+/// nothing else is.
+#[tokio::test]
+async fn a_listing_in_ranges_merges_exactly_at_the_seams() {
+    let s3 = S3::two_buckets().await;
+    let seed = s3.client();
+    // Keys that sort oddly against each other: a space, `+`, `%`, upper case, non-ASCII.
+    let shapes = ["a b/", "a+b/", "a%2Fb/", "A/", "é/", "z~/"];
+    let keys: Vec<String> = (0..6300)
+        .map(|i| format!("{}{i:05}", shapes[i % shapes.len()]))
+        .collect();
+    seed.put_many(PUBLIC, keys.clone(), 32).await;
+    let svc = Service::ready_with(
+        &s3,
+        &[
+            ("PARPARCHIK_LIST_CONCURRENCY", "3"),
+            ("PARPARCHIK_MAX_REMOVAL_SHARE", "1"),
+        ],
+    )
+    .await;
+    assert_eq!(svc.app.registry.len(), keys.len());
+
+    // The split points the next sync will use (the same sample of the same registry).
+    let splits = svc.app.registry.keys_in(0, |known| {
+        parparchik::storage::listing::split_points(known.iter().copied(), 3)
+    });
+    assert_eq!(splits.len(), 2, "{splits:?}");
+    let mut sorted = keys.clone();
+    sorted.sort();
+    let at = |split: &str| {
+        sorted
+            .binary_search_by(|k| k.as_str().cmp(split))
+            .expect("a key")
+    };
+    let (first, second) = (at(&splits[0]), at(&splits[1]));
+    // The first split point itself is gone; keys appear right after both split points.
+    seed.delete(PUBLIC, &splits[0]).await;
+    let added = [
+        format!("{} ", splits[0]),
+        format!("{}~", splits[0]),
+        format!("{}\u{e9}", splits[1]),
+        format!("{} ", splits[1]),
+    ];
+    for k in &added {
+        seed.put(PUBLIC, k, "seam").await;
+    }
+    // The middle range (first split, second split) is emptied but for what was just
+    // added around the first split point; the first range keeps one page's worth.
+    for k in &sorted[first + 1..second] {
+        seed.delete(PUBLIC, k).await;
+    }
+    for k in &sorted[600..first] {
+        seed.delete(PUBLIC, k).await;
+    }
+
+    let counts = parparchik::storage::sync::sync(&svc.app)
+        .await
+        .expect("sync");
+    let truth: Vec<String> = holdings(&s3, PUBLIC).await.into_keys().collect();
+    let mut registered: Vec<String> = svc
+        .app
+        .registry
+        .entries_in(0)
+        .iter()
+        .map(|e| e.key.clone())
+        .collect();
+    registered.sort();
+    assert_eq!(
+        counts.listed,
+        truth.len(),
+        "each object listed exactly once"
+    );
+    assert_eq!(registered, truth);
+    for k in &added {
+        assert!(registered.contains(k), "{k:?} at a seam");
+    }
+    assert!(!registered.contains(&splits[0]), "the deleted split point");
+    assert!(
+        registered.contains(&splits[1]),
+        "a key equal to a split point, once"
+    );
+    svc.stop().await;
+}

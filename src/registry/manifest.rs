@@ -48,13 +48,24 @@ pub fn render_compacted(
     buckets: &[BucketConfig],
     journal_seq: u64,
 ) -> Vec<u8> {
+    /// The entries, each turned into its JSON form only as it is written: at a million
+    /// entries a list of them all would be another 100 MiB beside the body.
+    struct Files<'a> {
+        sorted: Vec<&'a Entry>,
+        buckets: &'a [BucketConfig],
+    }
+    impl serde::Serialize for Files<'_> {
+        fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+            s.collect_seq(self.sorted.iter().map(|e| e.json(self.buckets)))
+        }
+    }
     #[derive(serde::Serialize)]
     struct Manifest<'a> {
         version: u32,
         bucket: &'a str,
         #[serde(skip_serializing_if = "is_zero")]
         journal_seq: u64,
-        files: Vec<super::entry::EntryJson<'a>>,
+        files: Files<'a>,
     }
     fn is_zero(n: &u64) -> bool {
         *n == 0
@@ -65,10 +76,14 @@ pub fn render_compacted(
         version: 1,
         bucket: &buckets[bucket].name,
         journal_seq,
-        files: sorted.iter().map(|e| e.json(buckets)).collect(),
+        files: Files { sorted, buckets },
     };
-    // Serialising plain strings and numbers cannot fail.
-    let mut out = serde_json::to_vec_pretty(&m).expect("manifest serialises");
+    // Sized up front (an entry is its key twice, key and route, and about 200 bytes
+    // of names and values): a doubling buffer would hold up to twice the body.
+    let estimate: usize = m.files.sorted.iter().map(|e| 2 * e.key.len() + 220).sum();
+    let mut out = Vec::with_capacity(estimate + 256);
+    // Serialising plain strings and numbers into memory cannot fail.
+    serde_json::to_writer_pretty(&mut out, &m).expect("manifest serialises");
     out.push(b'\n');
     out
 }

@@ -725,16 +725,34 @@ impl S3Client {
     }
 
     /// Every object after `start_after` (exclusive) up to `until` (inclusive), page by
-    /// page. A server that repeats a continuation token or goes backwards is lying about
-    /// its listing: stop with an error rather than loop or double keys.
+    /// page.
     pub async fn list_range(
         &self,
         bucket: &str,
         start_after: Option<&str>,
         until: Option<&str>,
-        mut progress: impl FnMut(usize),
+        progress: impl FnMut(usize),
     ) -> Result<Vec<ListedObject>, S3Error> {
-        let mut objects: Vec<ListedObject> = Vec::new();
+        self.list_range_kept(bucket, start_after, until, Some, progress)
+            .await
+    }
+
+    /// As [`S3Client::list_range`], each object turned into what the caller keeps as
+    /// soon as its page is read (a million listed objects with their ETags and times
+    /// are several times the size of what a registry keeps of them). A server that
+    /// repeats a continuation token or goes backwards is lying about its listing: stop
+    /// with an error rather than loop or double keys.
+    pub async fn list_range_kept<T>(
+        &self,
+        bucket: &str,
+        start_after: Option<&str>,
+        until: Option<&str>,
+        mut keep: impl FnMut(ListedObject) -> Option<T>,
+        mut progress: impl FnMut(usize),
+    ) -> Result<Vec<T>, S3Error> {
+        let mut kept: Vec<T> = Vec::new();
+        let mut listed = 0usize;
+        let mut floor: Option<String> = start_after.map(str::to_owned);
         let mut token: Option<String> = None;
         let mut seen_tokens = std::collections::HashSet::new();
         loop {
@@ -748,10 +766,7 @@ impl S3Client {
                     },
                 )
                 .await?;
-            let floor = objects
-                .last()
-                .map(|o| o.key.clone())
-                .or(start_after.map(str::to_owned));
+            let mut past_the_end = false;
             for o in page.objects {
                 if floor.as_deref().is_some_and(|f| o.key.as_str() <= f) {
                     self.inner.metrics.record_listing_loop();
@@ -761,12 +776,17 @@ impl S3Client {
                     )));
                 }
                 if until.is_some_and(|u| o.key.as_str() > u) {
-                    progress(objects.len());
-                    return Ok(objects);
+                    past_the_end = true;
+                    break;
                 }
-                objects.push(o);
+                floor = Some(o.key.clone());
+                listed += 1;
+                kept.extend(keep(o));
             }
-            progress(objects.len());
+            progress(listed);
+            if past_the_end {
+                return Ok(kept);
+            }
             match page.next_token {
                 Some(t) => {
                     if !seen_tokens.insert(t.clone()) {
@@ -777,7 +797,7 @@ impl S3Client {
                     }
                     token = Some(t);
                 }
-                None => return Ok(objects),
+                None => return Ok(kept),
             }
         }
     }

@@ -44,8 +44,8 @@ pub fn ranges(splits: &[String]) -> Vec<(Option<&str>, Option<&str>)> {
 }
 
 /// Every object of `bucket`, listed range by range at once (sequentially when `splits`
-/// is empty), in key order, each exactly once, kept as `keep` turns it (a range's raw
-/// listing is dropped as soon as it is converted).
+/// is empty), in key order, each exactly once, kept as `keep` turns it (each page's raw
+/// objects are dropped as soon as they are converted).
 pub async fn list_bucket<T>(
     s3: &S3Client,
     bucket: &str,
@@ -54,8 +54,9 @@ pub async fn list_bucket<T>(
     mut progress: impl FnMut(usize),
 ) -> Result<Vec<T>, S3Error> {
     if splits.is_empty() {
-        let listed = s3.list_objects(bucket, progress).await?;
-        return Ok(listed.into_iter().filter_map(keep).collect());
+        return s3
+            .list_range_kept(bucket, None, None, &keep, progress)
+            .await;
     }
     // Ranges must not overlap: split points in key order, each once.
     let mut splits = splits.to_vec();
@@ -66,8 +67,7 @@ pub async fn list_bucket<T>(
         ranges(&splits)
             .into_iter()
             .map(|(after, until)| async move {
-                let listed = s3.list_range(bucket, after, until, |_| {}).await?;
-                Ok::<Vec<T>, S3Error>(listed.into_iter().filter_map(keep).collect())
+                s3.list_range_kept(bucket, after, until, keep, |_| {}).await
             })
             .collect(),
     )

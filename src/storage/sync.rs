@@ -217,6 +217,8 @@ async fn run_sync(
     let files = reconciled.files.len();
     let duplicates = reconciled.duplicates.len();
     let dirty: Dirty = app.registry.replace(reconciled, since);
+    // The listing and the replaced entries are freed now; give their pages back.
+    crate::memory::release_freed();
     match persistence {
         Persistence::Wait => super::persist::persist(app, dirty)
             .await
