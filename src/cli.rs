@@ -34,9 +34,13 @@ pub fn parse(args: &[String]) -> Result<Command, String> {
 }
 
 /// `parparchik <version> (commit <hash>)`; the commit when the build was given one in
-/// `PARPARCHIK_GIT_COMMIT`.
+/// `PARPARCHIK_GIT_COMMIT` (the Containerfile's build argument of that name).
 pub fn version_text() -> String {
-    let commit = option_env!("PARPARCHIK_GIT_COMMIT").unwrap_or("unknown");
+    // An `ARG` given no value reaches the build as an empty variable.
+    let commit = option_env!("PARPARCHIK_GIT_COMMIT")
+        .map(str::trim)
+        .filter(|c| !c.is_empty())
+        .unwrap_or("unknown");
     format!(
         "parparchik {} (commit {commit})\n",
         env!("CARGO_PKG_VERSION")
@@ -61,6 +65,7 @@ pub fn help_text() -> String {
         let note = match v.read_by {
             ReadBy::Parser => "",
             ReadBy::Library => " (read by the system trust store loader)",
+            ReadBy::Build => " (read when building, not at run time)",
         };
         out.push_str(&format!(
             "  {:width$}  [{}] {}{note}\n",

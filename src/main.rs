@@ -80,6 +80,7 @@ fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
+    parparchik::log::configure(config.log);
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
