@@ -11,6 +11,8 @@ pub enum Command {
     Serve,
     /// `healthcheck`: exit 0 when the local service answers `/healthcheck` with 200.
     Healthcheck,
+    /// `check-config`: validate the environment, show it (secrets masked), try S3.
+    CheckConfig,
     Help,
     Version,
 }
@@ -21,6 +23,7 @@ pub fn parse(args: &[String]) -> Result<Command, String> {
         [] => Ok(Command::Serve),
         [one] => match one.as_str() {
             "healthcheck" => Ok(Command::Healthcheck),
+            "check-config" => Ok(Command::CheckConfig),
             "--help" | "-h" | "help" => Ok(Command::Help),
             "--version" | "-V" => Ok(Command::Version),
             other => Err(format!(
@@ -56,6 +59,8 @@ pub fn help_text() -> String {
          usage:\n\
          \x20 parparchik               serve, configured by the environment variables below\n\
          \x20 parparchik healthcheck   exit 0 if the local service answers /healthcheck (for images without curl)\n\
+         \x20 parparchik check-config  validate the environment, print the settings (secrets masked), try each\n\
+         \x20                          bucket on S3; exit 0 when all is well, 1 otherwise\n\
          \x20 parparchik --help        this text (-h)\n\
          \x20 parparchik --version     name, version and commit (-V)\n\n\
          environment (default in brackets):\n",
@@ -91,6 +96,7 @@ mod tests {
     fn commands_and_refusals() {
         assert_eq!(parse(&args(&[])), Ok(Command::Serve));
         assert_eq!(parse(&args(&["healthcheck"])), Ok(Command::Healthcheck));
+        assert_eq!(parse(&args(&["check-config"])), Ok(Command::CheckConfig));
         for h in ["--help", "-h", "help"] {
             assert_eq!(parse(&args(&[h])), Ok(Command::Help));
         }
