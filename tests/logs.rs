@@ -221,3 +221,43 @@ async fn level_and_access_switch_silence_lines() {
     );
     assert!(line.contains(" INFO GET /status 200 "), "{line}");
 }
+
+/// The binary against an S3 that refuses connections, for `wait`, then stopped; its stderr.
+fn against_a_dead_s3(level: &str, wait: Duration) -> String {
+    let dead = free_port();
+    let child = std::process::Command::new(env!("CARGO_BIN_EXE_parparchik"))
+        .env_clear()
+        .envs(two_bucket_env(&format!("http://127.0.0.1:{dead}")))
+        .env("PARPARCHIK_HOST", "127.0.0.1")
+        .env("PARPARCHIK_PORT", free_port().to_string())
+        .env("PARPARCHIK_SHUTDOWN_DELAY", "0")
+        .env("AWS_EC2_METADATA_DISABLED", "true")
+        .env("PARPARCHIK_LOG_LEVEL", level)
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("the binary starts");
+    std::thread::sleep(wait);
+    let killed = std::process::Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .expect("kill runs");
+    assert!(killed.success());
+    let out = child.wait_with_output().expect("output");
+    String::from_utf8(out.stderr).expect("UTF-8 logs")
+}
+
+#[test]
+fn debug_shows_each_s3_retry_and_info_does_not() {
+    let debug = against_a_dead_s3("debug", Duration::from_millis(1500));
+    assert!(
+        debug.contains(
+            " DEBUG S3 GetObject public-bucket/.parparchik/files.json: attempt 1 failed ("
+        ),
+        "{debug}"
+    );
+    let info = against_a_dead_s3("info", Duration::from_millis(1500));
+    assert!(!info.contains("DEBUG"), "{info}");
+    assert!(info.contains(" WARN start-up attempt 1 failed"), "{info}");
+}

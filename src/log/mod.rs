@@ -290,11 +290,6 @@ pub fn access(request: &Access<'_>) {
     global().push(&Record::Access(request), false);
 }
 
-/// Whether request lines are written (so callers can skip building them).
-pub fn access_enabled() -> bool {
-    LOGGER.access.load(Ordering::Relaxed)
-}
-
 /// Writes whatever is buffered; gives up after a few seconds if stderr is stalled.
 pub fn flush() {
     global().flush(FLUSH_WAIT);
