@@ -45,6 +45,8 @@ pub struct App {
     pub redirect_urls: KeyCache<crate::http::handlers::UrlSlot>,
     pub sync: SyncState,
     pub rate_limiter: Option<RateLimiter>,
+    /// Ids for requests that bring none (`X-Request-Id`).
+    pub request_ids: crate::http::request_id::RequestIds,
     /// `Cache-Control` of redirects, parsed once.
     pub redirect_cache_control: hyper::header::HeaderValue,
     /// The current S3 credentials (shared with `s3` and `urls`), refreshed in the
@@ -103,6 +105,7 @@ impl App {
             redirect_urls: KeyCache::new(CACHED_FILES),
             misses: MissCache::new(config.storage.miss_ttl, config.storage.miss_cache_entries),
             sync: SyncState::default(),
+            request_ids: crate::http::request_id::RequestIds::new(),
             rate_limiter: config
                 .rate_limit
                 .map(|(rate, burst)| RateLimiter::new(rate, burst)),

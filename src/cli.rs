@@ -11,6 +11,8 @@ pub enum Command {
     Serve,
     /// `healthcheck`: exit 0 when the local service answers `/healthcheck` with 200.
     Healthcheck,
+    /// `check-config`: validate the environment, show it (secrets masked), try S3.
+    CheckConfig,
     Help,
     Version,
 }
@@ -21,6 +23,7 @@ pub fn parse(args: &[String]) -> Result<Command, String> {
         [] => Ok(Command::Serve),
         [one] => match one.as_str() {
             "healthcheck" => Ok(Command::Healthcheck),
+            "check-config" => Ok(Command::CheckConfig),
             "--help" | "-h" | "help" => Ok(Command::Help),
             "--version" | "-V" => Ok(Command::Version),
             other => Err(format!(
@@ -34,9 +37,13 @@ pub fn parse(args: &[String]) -> Result<Command, String> {
 }
 
 /// `parparchik <version> (commit <hash>)`; the commit when the build was given one in
-/// `PARPARCHIK_GIT_COMMIT`.
+/// `PARPARCHIK_GIT_COMMIT` (the Containerfile's build argument of that name).
 pub fn version_text() -> String {
-    let commit = option_env!("PARPARCHIK_GIT_COMMIT").unwrap_or("unknown");
+    // An `ARG` given no value reaches the build as an empty variable.
+    let commit = option_env!("PARPARCHIK_GIT_COMMIT")
+        .map(str::trim)
+        .filter(|c| !c.is_empty())
+        .unwrap_or("unknown");
     format!(
         "parparchik {} (commit {commit})\n",
         env!("CARGO_PKG_VERSION")
@@ -52,6 +59,8 @@ pub fn help_text() -> String {
          usage:\n\
          \x20 parparchik               serve, configured by the environment variables below\n\
          \x20 parparchik healthcheck   exit 0 if the local service answers /healthcheck (for images without curl)\n\
+         \x20 parparchik check-config  validate the environment, print the settings (secrets masked), try each\n\
+         \x20                          bucket on S3; exit 0 when all is well, 1 otherwise\n\
          \x20 parparchik --help        this text (-h)\n\
          \x20 parparchik --version     name, version and commit (-V)\n\n\
          environment (default in brackets):\n",
@@ -61,6 +70,7 @@ pub fn help_text() -> String {
         let note = match v.read_by {
             ReadBy::Parser => "",
             ReadBy::Library => " (read by the system trust store loader)",
+            ReadBy::Build => " (read when building, not at run time)",
         };
         out.push_str(&format!(
             "  {:width$}  [{}] {}{note}\n",
@@ -86,6 +96,7 @@ mod tests {
     fn commands_and_refusals() {
         assert_eq!(parse(&args(&[])), Ok(Command::Serve));
         assert_eq!(parse(&args(&["healthcheck"])), Ok(Command::Healthcheck));
+        assert_eq!(parse(&args(&["check-config"])), Ok(Command::CheckConfig));
         for h in ["--help", "-h", "help"] {
             assert_eq!(parse(&args(&[h])), Ok(Command::Help));
         }

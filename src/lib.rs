@@ -6,6 +6,8 @@
 //! `http` (routing and handlers on a bare hyper loop), `metrics`, `log`.
 
 pub mod app;
+pub mod browse;
+pub mod check;
 pub mod cli;
 pub mod config;
 pub mod credentials;

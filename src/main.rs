@@ -1,5 +1,6 @@
 //! The `parparchik` binary: configuration, listener, background rebuild, signals.
-//! `parparchik healthcheck` is a probe for container images without curl.
+//! `parparchik healthcheck` is a probe for container images without curl;
+//! `parparchik check-config` checks the configuration and S3 ([`parparchik::check`]).
 
 use std::io::{Read, Write};
 use std::net::TcpStream;
@@ -60,6 +61,15 @@ fn main() -> ExitCode {
     match parparchik::cli::parse(&args) {
         Ok(Command::Serve) => {}
         Ok(Command::Healthcheck) => return healthcheck(),
+        Ok(Command::CheckConfig) => {
+            let get = |name: &str| std::env::var(name).ok();
+            let ok = parparchik::check::run(&get, &mut std::io::stdout().lock());
+            return if ok {
+                ExitCode::SUCCESS
+            } else {
+                ExitCode::FAILURE
+            };
+        }
         Ok(Command::Help) => {
             print!("{}", parparchik::cli::help_text());
             return ExitCode::SUCCESS;
@@ -80,6 +90,7 @@ fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
+    parparchik::log::configure(config.log);
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()

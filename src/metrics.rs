@@ -19,11 +19,12 @@ pub enum EndpointKind {
     Status,
     Probe,
     Metrics,
+    Browse,
     Other,
 }
 
 impl EndpointKind {
-    pub const ALL: [EndpointKind; 8] = [
+    pub const ALL: [EndpointKind; 9] = [
         EndpointKind::Download,
         EndpointKind::Update,
         EndpointKind::Relocate,
@@ -31,6 +32,7 @@ impl EndpointKind {
         EndpointKind::Status,
         EndpointKind::Probe,
         EndpointKind::Metrics,
+        EndpointKind::Browse,
         EndpointKind::Other,
     ];
     pub fn label(self) -> &'static str {
@@ -42,6 +44,7 @@ impl EndpointKind {
             EndpointKind::Status => "status",
             EndpointKind::Probe => "probe",
             EndpointKind::Metrics => "metrics",
+            EndpointKind::Browse => "browse",
             EndpointKind::Other => "other",
         }
     }

@@ -39,3 +39,34 @@ fn an_unknown_argument_is_one_line_and_status_2() {
     assert!(err.contains("--verbose") && err.contains("--help"), "{err}");
     assert!(out.stdout.is_empty());
 }
+
+#[test]
+fn the_readme_shows_the_usage_of_help_as_printed() {
+    let out = parparchik(&["--help"]);
+    let help = String::from_utf8_lossy(&out.stdout);
+    let usage: String = help
+        .lines()
+        .skip_while(|l| *l != "usage:")
+        .take_while(|l| !l.starts_with("environment"))
+        .map(|l| format!("{l}\n"))
+        .collect();
+    assert!(usage.contains("check-config"), "{usage}");
+    let readme = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/README.md"))
+        .expect("README.md");
+    assert!(
+        readme.contains(&usage),
+        "README's --help block differs from:\n{usage}"
+    );
+}
+
+#[test]
+fn check_config_is_a_command_not_an_unknown_argument() {
+    // No configuration at all: invalid, status 1 (not 2, the unknown-argument status).
+    let out = parparchik(&["check-config"]);
+    assert_eq!(out.status.code(), Some(1), "{out:?}");
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        text.contains("configuration: INVALID: PARPARCHIK_BUCKETS"),
+        "{text}"
+    );
+}

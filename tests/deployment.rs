@@ -1,13 +1,14 @@
 //! The deployment files cannot be run here (no container engine), so they are read: every
 //! variable they set is one the service reads (`config::variables::VARIABLES`, the table
-//! the parser itself is checked against), every probe path is one the router answers,
-//! and the image runs as a numeric non-root user. A deliberately broken copy of each file
+//! the parser itself is checked against), a build-time variable is set only where a
+//! build reads it (an `ARG` or `RUN` of the Containerfile), every probe path is one the
+//! router answers, and the image runs as a numeric non-root user. A deliberately broken copy of each file
 //! must fail the same checks. (Their schemas are checked by `deploy/check.sh` in CI.)
 
 use std::path::{Path, PathBuf};
 
 use parparchik::config::BucketConfig;
-use parparchik::config::variables;
+use parparchik::config::variables::{self, ReadBy};
 use parparchik::http::router::{Route, route};
 
 fn repo() -> PathBuf {
@@ -69,6 +70,52 @@ fn probe_paths(text: &str) -> Vec<&str> {
         .collect()
 }
 
+/// The file's logical lines (continuations with a trailing backslash joined), comments left out.
+fn logical_lines(text: &str) -> Vec<String> {
+    let mut out = Vec::new();
+    let mut current = String::new();
+    for line in text.lines() {
+        if line.trim_start().starts_with('#') {
+            continue;
+        }
+        match line.trim_end().strip_suffix('\\') {
+            Some(head) => {
+                current.push_str(head);
+                current.push(' ');
+            }
+            None => {
+                current.push_str(line);
+                out.push(std::mem::take(&mut current));
+            }
+        }
+    }
+    if !current.is_empty() {
+        out.push(current);
+    }
+    out
+}
+
+/// Build-time variables set where nothing reads them: anywhere but an `ARG` or `RUN`
+/// instruction of the Containerfile (comments may name them).
+fn misplaced_build_variables(file: &Path, text: &str) -> Vec<String> {
+    let containerfile = file.file_name().is_some_and(|n| n == "Containerfile");
+    let mut out = Vec::new();
+    for line in logical_lines(text) {
+        let instruction = line.split_whitespace().next().unwrap_or_default();
+        let read_by_build = containerfile && (instruction == "ARG" || instruction == "RUN");
+        for name in variables_named(&line) {
+            let build = variables::find(name).is_some_and(|v| v.read_by == ReadBy::Build);
+            if build && !read_by_build {
+                out.push(format!(
+                    "{}: sets {name} outside a build step; it is read when building, never at run time",
+                    file.display()
+                ));
+            }
+        }
+    }
+    out
+}
+
 /// What is wrong with one deployment file, as lines for a test failure.
 fn problems(file: &Path, text: &str) -> Vec<String> {
     let mut out = Vec::new();
@@ -80,6 +127,7 @@ fn problems(file: &Path, text: &str) -> Vec<String> {
             ));
         }
     }
+    out.extend(misplaced_build_variables(file, text));
     // No bucket is configured, so any path the router answers is one of its own routes.
     let buckets: Vec<BucketConfig> = Vec::new();
     for path in probe_paths(text) {
@@ -120,12 +168,23 @@ fn the_deployment_files_name_only_what_the_service_knows() {
         all.extend(problems(&file, &text));
     }
     assert!(seen_probe, "the Kubernetes manifests have probes to check");
+    // The image is built with the commit `--version` names.
+    let containerfile = std::fs::read_to_string(repo().join("Containerfile")).expect("readable");
+    let build = logical_lines(&containerfile)
+        .into_iter()
+        .find(|l| l.contains("cargo build"))
+        .expect("a build step");
+    assert!(
+        build.contains("PARPARCHIK_GIT_COMMIT=\"$PARPARCHIK_GIT_COMMIT\"")
+            && containerfile.contains("\nARG PARPARCHIK_GIT_COMMIT"),
+        "{build}"
+    );
     assert!(all.is_empty(), "{all:#?}");
 }
 
 #[test]
 fn a_broken_copy_of_each_file_fails() {
-    let breakages: [(&str, &str, &str); 5] = [
+    let breakages: [(&str, &str, &str); 7] = [
         (
             "compose.yaml",
             "S3_EXTERNAL_ENDPOINT:",
@@ -147,6 +206,17 @@ fn a_broken_copy_of_each_file_fails() {
             "AWS_ROLE_ARM",
         ),
         ("Containerfile", "USER 65532:65532", "USER nonroot"),
+        // A build-time variable set for the running image does nothing.
+        (
+            "Containerfile",
+            "PARPARCHIK_PORT=8080",
+            "PARPARCHIK_PORT=8080 PARPARCHIK_GIT_COMMIT=abc",
+        ),
+        (
+            "compose.yaml",
+            "S3_EXTERNAL_ENDPOINT:",
+            "PARPARCHIK_GIT_COMMIT: abc\n      S3_EXTERNAL_ENDPOINT:",
+        ),
     ];
     for (file, from, to) in breakages {
         let path = repo().join(file);

@@ -8,11 +8,16 @@
 //!
 //! Environment: `E2E_S3_ENDPOINT` (unset: an embedded local S3), `E2E_PUBLIC_BUCKET`,
 //! `E2E_PRIVATE_BUCKET`, `AWS_ACCESS_KEY_ID`, `AWS_SECRET_ACCESS_KEY`, `AWS_REGION`,
-//! `APP_URL` (unset: start the binary `E2E_APP_BIN`, default `target/debug/parparchik`).
+//! `APP_URL` (unset: start the binary `E2E_APP_BIN`, default `debug/parparchik` in
+//! `CARGO_TARGET_DIR` or `target/`). The `/browse/` scenario runs headless Chromium
+//! (`E2E_CHROMIUM`, else `chromium` on `PATH`); without one it is noted and skipped,
+//! unless `CI` or `E2E_REQUIRE_BROWSER` is set, where that is a failure. Its 1280×800
+//! screenshot goes to `E2E_SCREENSHOT_DIR`, default `<target dir>/e2e/`.
 //!
 //! Prints one `PASS`/`FAIL` line per assertion, then `N passed, M failed`; exits 1 on
 //! any failure, 2 when it cannot run at all.
 
+mod chromium;
 mod report;
 mod s3;
 mod scenarios;

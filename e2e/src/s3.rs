@@ -53,14 +53,27 @@ impl Seeder {
     }
 
     pub async fn put(&self, bucket: &str, key: &str, body: &[u8]) -> Result<(), String> {
+        self.put_typed(bucket, key, body, None).await
+    }
+
+    /// PUT with a `Content-Type` (what a browser is then served, e.g. `text/plain` to
+    /// show a file rather than download it).
+    pub async fn put_typed(
+        &self,
+        bucket: &str,
+        key: &str,
+        body: &[u8],
+        content_type: Option<&str>,
+    ) -> Result<(), String> {
         let url = self
             .bucket(bucket)?
             .put_object(Some(&self.creds), key)
             .sign(SIGN_FOR);
-        let r = self
-            .http
-            .put(url)
-            .body(body.to_vec())
+        let mut req = self.http.put(url).body(body.to_vec());
+        if let Some(t) = content_type {
+            req = req.header("content-type", t);
+        }
+        let r = req
             .send()
             .await
             .map_err(|e| format!("PUT {bucket}/{key}: {e}"))?;

@@ -15,6 +15,8 @@ use serde_json::{Value, json};
 use crate::report::Report;
 use crate::s3::{Seeder, form_encode, manifest_keys, path_encode};
 
+mod browse;
+
 /// Where the service keeps its manifests unless configured otherwise.
 const DEFAULT_MANIFEST_KEY: &str = ".parparchik/files.json";
 const DUPLICATE_NOTE: &str =
@@ -184,11 +186,21 @@ impl Ctx {
     }
 
     async fn put(&self, bucket: &str, key: &str, body: &[u8]) -> Outcome {
+        self.put_typed(bucket, key, body, None).await
+    }
+
+    async fn put_typed(
+        &self,
+        bucket: &str,
+        key: &str,
+        body: &[u8],
+        content_type: Option<&str>,
+    ) -> Outcome {
         self.created
             .lock()
             .unwrap_or_else(|e| e.into_inner())
             .insert(key.to_owned());
-        self.seed.put(bucket, key, body).await
+        self.seed.put_typed(bucket, key, body, content_type).await
     }
 
     /// The keys under `prefix` in `bucket`'s manifest (a persistent bucket may hold
@@ -390,6 +402,8 @@ pub async fn run_all(ctx: &mut Ctx, r: &mut Report) {
     finished(r, "bad input", res);
     let res = relocate(ctx, r).await;
     finished(r, "relocate", res);
+    let res = browse::in_a_browser(ctx, r).await;
+    finished(r, "browse page in a browser", res);
 }
 
 fn finished(r: &mut Report, scenario: &str, res: Outcome) {

@@ -13,7 +13,8 @@ pub struct Settings {
     pub region: String,
     /// `APP_URL`: a running service to test instead of starting one.
     pub app_url: Option<String>,
-    /// `E2E_APP_BIN`, else `target/debug/parparchik` in the workspace.
+    /// `E2E_APP_BIN`, else `debug/parparchik` in the target dir (`CARGO_TARGET_DIR`, or
+    /// `target/` in the workspace).
     pub app_bin: PathBuf,
 }
 
@@ -31,7 +32,9 @@ impl Settings {
         let workspace = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..");
         let app_bin = match var("E2E_APP_BIN") {
             Some(p) => PathBuf::from(p),
-            None => workspace.join("target/debug/parparchik"),
+            None => var("CARGO_TARGET_DIR")
+                .map_or_else(|| workspace.join("target"), PathBuf::from)
+                .join("debug/parparchik"),
         };
         Settings {
             s3_endpoint: var("E2E_S3_ENDPOINT").map(|e| e.trim_end_matches('/').to_owned()),

@@ -85,6 +85,10 @@ pub struct Config {
     pub s3_ca_file: Option<std::path::PathBuf>,
     /// How the layer between the registry and S3 protects itself and the routes.
     pub storage: StorageSettings,
+    /// Log format, level and request lines.
+    pub log: crate::log::Settings,
+    /// `PARPARCHIK_BROWSE`: the HTML listing at `/browse/`.
+    pub browse: bool,
 }
 
 /// Limits of the layer between the registry and S3 (see README, "Failure behaviour").
@@ -313,6 +317,53 @@ fn check_bucket_name(variable: &'static str, name: &str) -> Result<(), ConfigErr
     }
 }
 
+/// `on`/`off` (also `true`/`false`, `yes`/`no`, `1`/`0`).
+fn parse_switch(
+    variable: &'static str,
+    value: Option<String>,
+    default: bool,
+) -> Result<bool, ConfigError> {
+    let Some(v) = value else {
+        return Ok(default);
+    };
+    let t = v.trim().to_ascii_lowercase();
+    match t.as_str() {
+        "on" | "true" | "yes" | "1" => Ok(true),
+        "off" | "false" | "no" | "0" => Ok(false),
+        _ => Err(err(variable, format!("{v:?} is not on or off"))),
+    }
+}
+
+fn parse_log(get: &dyn Fn(&str) -> Option<String>) -> Result<crate::log::Settings, ConfigError> {
+    use crate::log::{Format, Level};
+    let d = crate::log::Settings::default();
+    Ok(crate::log::Settings {
+        format: match get("PARPARCHIK_LOG_FORMAT") {
+            None => d.format,
+            Some(v) => Format::parse(&v).ok_or_else(|| {
+                err(
+                    "PARPARCHIK_LOG_FORMAT",
+                    format!("{v:?} is not text or json"),
+                )
+            })?,
+        },
+        level: match get("PARPARCHIK_LOG_LEVEL") {
+            None => d.level,
+            Some(v) => Level::parse(&v).ok_or_else(|| {
+                err(
+                    "PARPARCHIK_LOG_LEVEL",
+                    format!("{v:?} is not error, warn, info or debug"),
+                )
+            })?,
+        },
+        access: parse_switch(
+            "PARPARCHIK_ACCESS_LOG",
+            get("PARPARCHIK_ACCESS_LOG"),
+            d.access,
+        )?,
+    })
+}
+
 fn parse_seconds(
     variable: &'static str,
     value: Option<String>,
@@ -510,7 +561,12 @@ impl Config {
             other => err("AWS_ACCESS_KEY_ID", other.to_string()),
         })?;
 
+        let log = parse_log(&get)?;
+        let browse = parse_switch("PARPARCHIK_BROWSE", get("PARPARCHIK_BROWSE"), true)?;
+
         Ok(Config {
+            log,
+            browse,
             storage,
             api_keys: ApiKeys(api_keys),
             rate_limit,
@@ -741,6 +797,39 @@ mod tests {
         refused("PARPARCHIK_WRITE_TIMEOUT", "x");
         refused("PARPARCHIK_MAX_CONNECTIONS", "0");
         refused("PARPARCHIK_MAX_CONNECTIONS", "-5");
+    }
+
+    #[test]
+    fn logs_and_browse() {
+        use crate::log::{Format, Level, Settings};
+        let c = load(&[("PARPARCHIK_BUCKETS", "a")]).unwrap();
+        assert_eq!(c.log, Settings::default());
+        assert_eq!(
+            (c.log.format, c.log.level, c.log.access),
+            (Format::Text, Level::Info, true)
+        );
+        assert!(c.browse);
+        let c = load(&[
+            ("PARPARCHIK_BUCKETS", "a"),
+            ("PARPARCHIK_LOG_FORMAT", "json"),
+            ("PARPARCHIK_LOG_LEVEL", "Debug"),
+            ("PARPARCHIK_ACCESS_LOG", "off"),
+            ("PARPARCHIK_BROWSE", "false"),
+        ])
+        .unwrap();
+        assert_eq!(
+            c.log,
+            Settings {
+                format: Format::Json,
+                level: Level::Debug,
+                access: false
+            }
+        );
+        assert!(!c.browse);
+        refused("PARPARCHIK_LOG_FORMAT", "xml");
+        refused("PARPARCHIK_LOG_LEVEL", "trace");
+        refused("PARPARCHIK_ACCESS_LOG", "sometimes");
+        refused("PARPARCHIK_BROWSE", "maybe");
     }
 
     #[test]

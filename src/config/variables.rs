@@ -11,6 +11,8 @@ pub struct Variable {
     pub default: &'static str,
     pub meaning: &'static str,
     pub read_by: ReadBy,
+    /// A secret (key, token): shown masked by `check-config`, never as written.
+    pub secret: bool,
 }
 
 /// Who reads a variable.
@@ -20,6 +22,9 @@ pub enum ReadBy {
     Parser,
     /// A library the service uses (the system trust store's loader), not the parser.
     Library,
+    /// The build (`cargo build`, the Containerfile's `ARG`), not the running service:
+    /// setting it at run time does nothing.
+    Build,
 }
 
 const fn parser(name: &'static str, default: &'static str, meaning: &'static str) -> Variable {
@@ -28,11 +33,20 @@ const fn parser(name: &'static str, default: &'static str, meaning: &'static str
         default,
         meaning,
         read_by: ReadBy::Parser,
+        secret: false,
+    }
+}
+
+/// A variable the parser reads whose value is a secret.
+const fn secret(name: &'static str, default: &'static str, meaning: &'static str) -> Variable {
+    Variable {
+        secret: true,
+        ..parser(name, default, meaning)
     }
 }
 
 /// In the order `--help` would show them: buckets, listener, S3, credentials, storage
-/// behaviour, HTTP limits, shutdown.
+/// behaviour, HTTP limits, logs and the browse page, shutdown; then the build.
 pub const VARIABLES: &[Variable] = &[
     parser(
         "PARPARCHIK_BUCKETS",
@@ -76,8 +90,8 @@ pub const VARIABLES: &[Variable] = &[
         "—",
         "static credentials (first source of the chain)",
     ),
-    parser("AWS_SECRET_ACCESS_KEY", "—", "static credentials"),
-    parser(
+    secret("AWS_SECRET_ACCESS_KEY", "—", "static credentials"),
+    secret(
         "AWS_SESSION_TOKEN",
         "—",
         "static credentials: session token",
@@ -135,7 +149,7 @@ pub const VARIABLES: &[Variable] = &[
         "—",
         "container credentials URL (EKS Pod Identity)",
     ),
-    parser(
+    secret(
         "AWS_CONTAINER_AUTHORIZATION_TOKEN",
         "—",
         "token sent to the container credentials endpoint",
@@ -170,12 +184,14 @@ pub const VARIABLES: &[Variable] = &[
         default: "—",
         meaning: "system trust store file (read by the system roots loader)",
         read_by: ReadBy::Library,
+        secret: false,
     },
     Variable {
         name: "SSL_CERT_DIR",
         default: "—",
         meaning: "system trust store directory (read by the system roots loader)",
         read_by: ReadBy::Library,
+        secret: false,
     },
     parser(
         "PARPARCHIK_PRESIGN_EXPIRES",
@@ -253,7 +269,7 @@ pub const VARIABLES: &[Variable] = &[
         "no-store",
         "Cache-Control of redirects",
     ),
-    parser(
+    secret(
         "PARPARCHIK_API_KEYS",
         "—",
         "comma-separated API keys; when set, every endpoint but the probes needs one",
@@ -289,6 +305,26 @@ pub const VARIABLES: &[Variable] = &[
         "client connections open at once",
     ),
     parser(
+        "PARPARCHIK_LOG_FORMAT",
+        "text",
+        "log lines as `text` (one line, human-first) or `json` (one object per line)",
+    ),
+    parser(
+        "PARPARCHIK_LOG_LEVEL",
+        "info",
+        "least severe lines written: error, warn, info or debug (request lines: PARPARCHIK_ACCESS_LOG)",
+    ),
+    parser(
+        "PARPARCHIK_ACCESS_LOG",
+        "on",
+        "one line per request (on) or none (off)",
+    ),
+    parser(
+        "PARPARCHIK_BROWSE",
+        "on",
+        "the HTML listing at /browse/ (off answers 404)",
+    ),
+    parser(
         "PARPARCHIK_SHUTDOWN_DELAY",
         "5",
         "seconds after SIGTERM with readiness 503 while still serving",
@@ -298,6 +334,13 @@ pub const VARIABLES: &[Variable] = &[
         "10",
         "seconds in-flight requests may finish after the delay",
     ),
+    Variable {
+        name: "PARPARCHIK_GIT_COMMIT",
+        default: "unknown",
+        meaning: "git commit compiled into `--version` (a build argument of the Containerfile)",
+        read_by: ReadBy::Build,
+        secret: false,
+    },
 ];
 
 /// The variable called `name`, if the service reads one by that name.
@@ -316,5 +359,18 @@ mod tests {
         let before = names.len();
         names.dedup();
         assert_eq!(names.len(), before);
+    }
+
+    #[test]
+    fn secrets_are_marked() {
+        for name in [
+            "AWS_SECRET_ACCESS_KEY",
+            "AWS_SESSION_TOKEN",
+            "AWS_CONTAINER_AUTHORIZATION_TOKEN",
+            "PARPARCHIK_API_KEYS",
+        ] {
+            assert!(find(name).is_some_and(|v| v.secret), "{name}");
+        }
+        assert!(!find("PARPARCHIK_PORT").is_some_and(|v| v.secret));
     }
 }

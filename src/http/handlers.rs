@@ -47,6 +47,8 @@ pub async fn handle(
         Route::Readiness => readiness(app),
         Route::Status => status(app),
         Route::Metrics => metrics(app),
+        Route::Browse { folder } if app.config.browse => browse(app, folder, query),
+        Route::Browse { .. } => respond::not_found(),
         Route::List => PAST_THE_BREAKER.scope((), list(app)).await,
         Route::Update => PAST_THE_BREAKER.scope((), update(app, query)).await,
         Route::BadKey(reason) => respond::error(StatusCode::BAD_REQUEST, reason),
@@ -125,6 +127,35 @@ fn metrics(app: &App) -> Response<Body> {
     let figures = app.registry.figures(&app.bucket_names(), now);
     let text = crate::metrics::render(&figures, &app.metrics, app.is_ready());
     respond::text(StatusCode::OK, "text/plain; version=0.0.4", text)
+}
+
+/// One page of a folder of the registry, from the registry as it is (no S3 call).
+fn browse(app: &App, folder: &str, query: Option<&str>) -> Response<Body> {
+    use crate::browse::{self, listing, render};
+    let q = match browse::Query::parse(query) {
+        Ok(q) => q,
+        Err(reason) => return respond::error(StatusCode::BAD_REQUEST, reason),
+    };
+    let prefix = browse::folder(folder);
+    let lowered = q.filter.as_deref().map(str::to_lowercase);
+    let request = listing::Request {
+        prefix: &prefix,
+        filter: lowered.as_deref(),
+        after: q.after.as_deref(),
+    };
+    let page = app
+        .registry
+        .visit(|entries| listing::page(entries, &request));
+    let nonce = browse::nonce();
+    let html = render::render(&render::View {
+        page: &page,
+        prefix: &prefix,
+        filter: q.filter.as_deref(),
+        buckets: &app.config.buckets,
+        nonce: &nonce,
+        ready: app.is_ready(),
+    });
+    respond::html(html, &render::csp(&nonce))
 }
 
 /// A snapshot of the registry (`Arc`s, not copies), streamed as the client reads.

@@ -6,6 +6,7 @@ pub mod conn;
 pub mod decode;
 pub mod handlers;
 pub mod list_body;
+pub mod request_id;
 pub mod respond;
 pub mod router;
 pub mod server;

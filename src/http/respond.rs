@@ -128,6 +128,29 @@ pub fn text(status: StatusCode, content_type: &'static str, body: String) -> Res
     r
 }
 
+/// An HTML page with its `Content-Security-Policy`; never cached (it lists what the
+/// registry holds now) and never sniffed as anything else.
+pub fn html(body: String, csp: &str) -> Response<Body> {
+    let mut r = text(StatusCode::OK, "text/html; charset=utf-8", body);
+    let h = r.headers_mut();
+    // The policy is built from a hex nonce and fixed text, so it is a valid value.
+    if let Ok(v) = HeaderValue::from_str(csp) {
+        h.insert("content-security-policy", v);
+    } else {
+        return error(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "cannot build the page policy",
+        );
+    }
+    h.insert(CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    h.insert(
+        "x-content-type-options",
+        HeaderValue::from_static("nosniff"),
+    );
+    h.insert("referrer-policy", HeaderValue::from_static("no-referrer"));
+    r
+}
+
 /// A JSON body streamed from `source`.
 pub fn json_stream(status: StatusCode, source: impl ChunkSource) -> Response<Body> {
     let mut r = Response::new(Body::chunks(source));

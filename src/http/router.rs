@@ -35,6 +35,10 @@ pub enum Route {
     Update,
     Relocate,
     Metrics,
+    /// `/browse/<folder>`: the folder as decoded (not yet ending in `/`, perhaps).
+    Browse {
+        folder: String,
+    },
     Download {
         bucket: BucketRef,
         key: String,
@@ -53,6 +57,7 @@ impl Route {
             Route::Update => EndpointKind::Update,
             Route::Relocate => EndpointKind::Relocate,
             Route::Metrics => EndpointKind::Metrics,
+            Route::Browse { .. } => EndpointKind::Browse,
             Route::Download { .. } | Route::BadKey(_) => EndpointKind::Download,
             Route::NotFound => EndpointKind::Other,
         }
@@ -69,6 +74,20 @@ pub fn route(path: &str, buckets: &[BucketConfig]) -> Route {
         "/relocate" => return Route::Relocate,
         "/metrics" => return Route::Metrics,
         _ => {}
+    }
+    // A bucket literally named `browse` keeps its download routes (they are the
+    // contract; the page is an addition).
+    let browse = path
+        .strip_prefix("/browse")
+        .filter(|rest| rest.is_empty() || rest.starts_with('/'))
+        .filter(|_| !buckets.iter().any(|b| b.name == "browse"));
+    if let Some(rest) = browse {
+        return match percent_decode(rest.strip_prefix('/').unwrap_or(rest), false) {
+            Ok(folder) => Route::Browse {
+                folder: folder.into_owned(),
+            },
+            Err(reason) => Route::BadKey(reason),
+        };
     }
     let Some(rest) = path.strip_prefix('/') else {
         return Route::NotFound;
@@ -157,6 +176,30 @@ mod tests {
         ] {
             assert!(matches!(route(path, &b), Route::BadKey(_)), "{path}");
         }
+    }
+
+    #[test]
+    fn browse_pages_unless_a_bucket_is_named_browse() {
+        let b = buckets();
+        let folder = |f: &str| Route::Browse { folder: f.into() };
+        assert_eq!(route("/browse", &b), folder(""));
+        assert_eq!(route("/browse/", &b), folder(""));
+        assert_eq!(route("/browse/a%20b/c/", &b), folder("a b/c/"));
+        assert_eq!(route("/browsers/x", &b), Route::NotFound);
+        assert!(matches!(route("/browse/%zz/", &b), Route::BadKey(_)));
+        let mut named = b.clone();
+        named.push(BucketConfig {
+            name: "browse".into(),
+            manifest_key: "m".into(),
+            public: true,
+        });
+        assert_eq!(
+            route("/browse/k.txt", &named),
+            Route::Download {
+                bucket: BucketRef::Named(3),
+                key: "k.txt".into()
+            }
+        );
     }
 
     #[test]

@@ -5,7 +5,7 @@
 use std::cell::Cell;
 use std::convert::Infallible;
 use std::future::Future;
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
@@ -23,6 +23,7 @@ use super::access::authorized;
 use super::client_addr::client_address;
 use super::conn::{self, WriteTimeout};
 use super::handlers;
+use super::request_id;
 use super::respond::{self, Body};
 use super::router::{Route, route};
 use crate::app::App;
@@ -45,6 +46,21 @@ async fn serve_request(app: Arc<App>, peer: SocketAddr, req: Request<Incoming>) 
     let path = uri.path();
     let query = uri.query();
     let target_len = path.len() + query.as_ref().map_or(0, |q| q.len() + 1);
+    let request_id = match req.headers().get(request_id::HEADER) {
+        Some(v) if request_id::accept(v.as_bytes()).is_some() => v.clone(),
+        // Generated ids are hex and `-` only, always a valid header value.
+        _ => {
+            HeaderValue::from_str(&app.request_ids.next()).unwrap_or(HeaderValue::from_static("-"))
+        }
+    };
+    let client = client_address(
+        peer.ip(),
+        req.headers()
+            .get_all("x-forwarded-for")
+            .iter()
+            .map(|v| v.as_bytes()),
+        &app.config.trusted_proxies,
+    );
 
     let route = route(path, &app.config.buckets);
     let kind = route.kind();
@@ -57,6 +73,8 @@ async fn serve_request(app: Arc<App>, peer: SocketAddr, req: Request<Incoming>) 
         method: &method,
         path,
         query,
+        client,
+        request_id: request_id.to_str().unwrap_or("-"),
         started,
     };
     let (mut response, s3_calls) = if target_len > MAX_TARGET_BYTES {
@@ -71,17 +89,10 @@ async fn serve_request(app: Arc<App>, peer: SocketAddr, req: Request<Incoming>) 
         // requests with and without a valid key: failed attempts from an address never
         // use up the budget of a valid client behind the same address.
         let authenticated = authorized(req.headers(), &app.config.api_keys.0);
-        let limited = app.rate_limiter.as_ref().is_some_and(|rl| {
-            let client = client_address(
-                peer.ip(),
-                req.headers()
-                    .get_all("x-forwarded-for")
-                    .iter()
-                    .map(|v| v.as_bytes()),
-                &app.config.trusted_proxies,
-            );
-            !rl.allow(client, authenticated, started)
-        });
+        let limited = app
+            .rate_limiter
+            .as_ref()
+            .is_some_and(|rl| !rl.allow(client, authenticated, started));
         if limited {
             (
                 respond::error(StatusCode::TOO_MANY_REQUESTS, "rate limit exceeded"),
@@ -97,6 +108,9 @@ async fn serve_request(app: Arc<App>, peer: SocketAddr, req: Request<Incoming>) 
     unanswered.done(response.status().as_u16(), Some(s3_calls));
     std::mem::forget(unanswered);
     response
+        .headers_mut()
+        .insert(request_id::HEADER, request_id);
+    response
 }
 
 /// Logs and counts a request once it is answered, or, if dropped unanswered (the
@@ -107,6 +121,8 @@ struct Unanswered<'a> {
     method: &'a hyper::Method,
     path: &'a str,
     query: Option<&'a str>,
+    client: IpAddr,
+    request_id: &'a str,
     started: Instant,
 }
 
@@ -117,17 +133,18 @@ impl Unanswered<'_> {
     fn done(&mut self, status: u16, s3_calls: Option<u32>) {
         let elapsed = self.started.elapsed();
         self.app.metrics.record_request(self.kind, status, elapsed);
-        // Path and query are the client's own words, shortened; Location (which may carry
-        // a signature) is never logged.
-        crate::log::access(format_args!(
-            "{} {}{}{} {status} {}us s3_calls={}",
-            self.method,
-            prefix(self.path, 512),
-            if self.query.is_some() { "?" } else { "" },
-            self.query.map_or("", |q| prefix(q, 256)),
-            elapsed.as_micros(),
-            s3_calls.map_or_else(|| "?".to_owned(), |n| n.to_string()),
-        ));
+        // Path and query are the client's own words (shortened by the renderer);
+        // Location (which may carry a signature) is never logged.
+        crate::log::access(&crate::log::Access {
+            method: self.method.as_str(),
+            path: self.path,
+            query: self.query,
+            status,
+            duration_us: u64::try_from(elapsed.as_micros()).unwrap_or(u64::MAX),
+            s3_calls,
+            client: self.client,
+            request_id: self.request_id,
+        });
     }
 }
 
@@ -150,18 +167,6 @@ async fn handled(
             (r, CALLS_IN_REQUEST.with(Cell::get))
         })
         .await
-}
-
-/// At most `max` bytes of `s`, cut at a character boundary.
-fn prefix(s: &str, max: usize) -> &str {
-    if s.len() <= max {
-        return s;
-    }
-    let mut end = max;
-    while !s.is_char_boundary(end) {
-        end -= 1;
-    }
-    &s[..end]
 }
 
 /// Everything a new connection needs.

@@ -425,6 +425,15 @@ impl Registry {
         self.read().files.iter().map(|h| Arc::clone(&h.0)).collect()
     }
 
+    /// Runs `f` over every entry (unsorted) under the read lock, copying nothing: for
+    /// callers that keep a small part (a page of `/browse/`). Writers wait meanwhile, so
+    /// `f` must not block.
+    pub fn visit<R>(&self, f: impl FnOnce(&mut dyn Iterator<Item = &Entry>) -> R) -> R {
+        let state = self.read();
+        let mut entries = state.files.iter().map(|h| &*h.0);
+        f(&mut entries)
+    }
+
     /// The contract's four gauges. `now` is Unix seconds.
     pub fn figures(&self, bucket_names: &[&str], now: i64) -> RegistryFigures {
         let week_ago = now - 7 * 24 * 3600;

@@ -441,13 +441,23 @@ impl S3Client {
                         && attempt < settings.attempts
                         && (call.retry_500 || f.status != Some(500)) =>
                 {
-                    tokio::time::sleep(backoff(
+                    let wait = backoff(
                         attempt - 1,
                         settings.backoff_base,
                         settings.backoff_max,
                         jitter(),
-                    ))
-                    .await;
+                    );
+                    // Retries are silent at the default level (the caller reports what
+                    // finally happened); `PARPARCHIK_LOG_LEVEL=debug` shows each one.
+                    crate::debug!(
+                        "S3 {} {}/{}: attempt {attempt} failed ({}); retrying in {} ms",
+                        call.op.label(),
+                        call.bucket,
+                        call.key,
+                        f.error,
+                        wait.as_millis()
+                    );
+                    tokio::time::sleep(wait).await;
                 }
                 other => return other,
             }

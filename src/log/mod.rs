@@ -1,5 +1,9 @@
-//! One-line logs to stderr, with a UTC timestamp. Callers never pass credentials or
-//! presigned URLs here.
+//! One-line logs to stderr, with a UTC timestamp, as text or JSON ([`render`]). Callers
+//! never pass credentials or presigned URLs here.
+//!
+//! What is written is set once at start ([`configure`]): the format, the least severe
+//! level, and whether request lines are written at all. Filtered lines cost one atomic
+//! load and never take the lock.
 //!
 //! Callers only append to a bounded buffer; a background thread writes it out. Request
 //! lines ([`access`]) wait for the next tick (every 100 ms, or sooner when a batch is
@@ -10,11 +14,35 @@
 //! (`parparchik_log_lines_dropped_total`), and a line saying how many follows as soon as
 //! stderr takes data again. [`flush`] runs at shutdown and waits a bounded time.
 
-use std::fmt::Write as _;
+pub mod render;
+
 use std::io::Write;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU8, AtomicU64, Ordering};
 use std::sync::{Condvar, Mutex, MutexGuard, Once};
 use std::time::{Duration, Instant};
+
+pub use render::{Access, Format, Level, Record};
+
+/// What is written: `PARPARCHIK_LOG_FORMAT`, `PARPARCHIK_LOG_LEVEL`,
+/// `PARPARCHIK_ACCESS_LOG`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Settings {
+    pub format: Format,
+    /// The least severe level written.
+    pub level: Level,
+    /// Request lines, whatever the level (as an access log is separate from an error log).
+    pub access: bool,
+}
+
+impl Default for Settings {
+    fn default() -> Self {
+        Settings {
+            format: Format::Text,
+            level: Level::Info,
+            access: true,
+        }
+    }
+}
 
 /// A batch this large is written without waiting for the tick.
 const FLUSH_AT: usize = 64 * 1024;
@@ -32,10 +60,12 @@ struct State {
     urgent: bool,
     /// The writer holds a batch it is writing.
     writing: bool,
-    /// The timestamp text of the second it was last formatted for: at tens of thousands
-    /// of lines a second, most share their second.
+    /// The timestamp text (`YYYY-MM-DDTHH:MM:SS`) of the second it was last formatted
+    /// for: at tens of thousands of lines a second, most share their second.
     second: i64,
     stamp: String,
+    /// Milliseconds of the last line, for the notice of dropped lines.
+    millis: u16,
 }
 
 /// The buffer and its writer. One global instance; tests make their own.
@@ -49,6 +79,10 @@ pub struct Logger {
     dropped_total: AtomicU64,
     /// Set once a writer thread runs; until then lines are written by their caller.
     running: AtomicBool,
+    /// [`Settings`], as atomics: read on every line without the lock.
+    json: AtomicBool,
+    level: AtomicU8,
+    access: AtomicBool,
 }
 
 impl Logger {
@@ -61,12 +95,39 @@ impl Logger {
                 writing: false,
                 second: i64::MIN,
                 stamp: String::new(),
+                millis: 0,
             }),
             wake: Condvar::new(),
             written: Condvar::new(),
             capacity,
             dropped_total: AtomicU64::new(0),
             running: AtomicBool::new(false),
+            json: AtomicBool::new(false),
+            level: AtomicU8::new(Level::Info as u8),
+            access: AtomicBool::new(true),
+        }
+    }
+
+    pub fn configure(&self, settings: Settings) {
+        self.json
+            .store(settings.format == Format::Json, Ordering::Relaxed);
+        self.level.store(settings.level as u8, Ordering::Relaxed);
+        self.access.store(settings.access, Ordering::Relaxed);
+    }
+
+    fn format(&self) -> Format {
+        if self.json.load(Ordering::Relaxed) {
+            Format::Json
+        } else {
+            Format::Text
+        }
+    }
+
+    /// Whether a line of this record's kind is written at all.
+    pub fn enabled(&self, record: &Record<'_>) -> bool {
+        match record {
+            Record::Message { level, .. } => *level as u8 <= self.level.load(Ordering::Relaxed),
+            Record::Access(_) => self.access.load(Ordering::Relaxed),
         }
     }
 
@@ -74,8 +135,13 @@ impl Logger {
         self.state.lock().unwrap_or_else(|p| p.into_inner())
     }
 
-    /// Appends one line, or drops it when the buffer is full. Never waits for output.
-    pub fn push(&self, level: &str, message: std::fmt::Arguments<'_>, urgent: bool) {
+    /// Appends one line (unless its level or kind is off), or drops it when the buffer is
+    /// full. Never waits for output.
+    pub fn push(&self, record: &Record<'_>, urgent: bool) {
+        if !self.enabled(record) {
+            return;
+        }
+        let format = self.format();
         let now = time::OffsetDateTime::now_utc();
         let mut st = self.lock();
         if st.text.len() >= self.capacity {
@@ -85,11 +151,23 @@ impl Logger {
         }
         if st.second != now.unix_timestamp() {
             st.second = now.unix_timestamp();
-            st.stamp = crate::timefmt::format(now);
+            let mut stamp = crate::timefmt::format(now);
+            // `…Z` without its zone letter: the renderer adds milliseconds or not.
+            stamp.pop();
+            st.stamp = stamp;
         }
-        let State { text, stamp, .. } = &mut *st;
-        let _ = write!(text, "{stamp} {level} {message}");
-        text.push('\n');
+        st.millis = now.millisecond();
+        let State {
+            text,
+            stamp,
+            millis,
+            ..
+        } = &mut *st;
+        let stamp = render::Stamp {
+            second: stamp,
+            millis: *millis,
+        };
+        render::write(text, format, stamp, record);
         if !self.running.load(Ordering::Acquire) {
             // No writer thread: the caller writes, as before there was one.
             let _ = std::io::stderr().write_all(st.text.as_bytes());
@@ -121,10 +199,21 @@ impl Logger {
             std::mem::swap(&mut batch, &mut st.text);
             if st.dropped > 0 {
                 // Placed where the lines went missing: after everything kept before them.
-                let _ = writeln!(
-                    batch,
-                    "{} WARN log: {} lines dropped while stderr did not take them",
-                    st.stamp, st.dropped
+                let stamp = render::Stamp {
+                    second: &st.stamp,
+                    millis: st.millis,
+                };
+                render::write(
+                    &mut batch,
+                    self.format(),
+                    stamp,
+                    &Record::Message {
+                        level: Level::Warn,
+                        text: format_args!(
+                            "log: {} lines dropped while stderr did not take them",
+                            st.dropped
+                        ),
+                    },
                 );
                 st.dropped = 0;
             }
@@ -186,14 +275,19 @@ fn global() -> &'static Logger {
     &LOGGER
 }
 
+/// Sets what is written (once, at start; tests of the binary set it by environment).
+pub fn configure(settings: Settings) {
+    LOGGER.configure(settings);
+}
+
 /// A line written promptly (start-up phases, warnings, errors).
-pub fn line(level: &str, message: std::fmt::Arguments<'_>) {
-    global().push(level, message, true);
+pub fn line(level: Level, text: std::fmt::Arguments<'_>) {
+    global().push(&Record::Message { level, text }, true);
 }
 
 /// A request line, written with the next batch.
-pub fn access(message: std::fmt::Arguments<'_>) {
-    global().push("INFO", message, false);
+pub fn access(request: &Access<'_>) {
+    global().push(&Record::Access(request), false);
 }
 
 /// Writes whatever is buffered; gives up after a few seconds if stderr is stalled.
@@ -207,19 +301,33 @@ pub fn dropped_lines() -> u64 {
 }
 
 #[macro_export]
-macro_rules! info {
-    ($($arg:tt)*) => { $crate::log::line("INFO", format_args!($($arg)*)) };
+macro_rules! error {
+    ($($arg:tt)*) => { $crate::log::line($crate::log::Level::Error, format_args!($($arg)*)) };
 }
 
 #[macro_export]
 macro_rules! warn {
-    ($($arg:tt)*) => { $crate::log::line("WARN", format_args!($($arg)*)) };
+    ($($arg:tt)*) => { $crate::log::line($crate::log::Level::Warn, format_args!($($arg)*)) };
+}
+
+#[macro_export]
+macro_rules! info {
+    ($($arg:tt)*) => { $crate::log::line($crate::log::Level::Info, format_args!($($arg)*)) };
+}
+
+#[macro_export]
+macro_rules! debug {
+    ($($arg:tt)*) => { $crate::log::line($crate::log::Level::Debug, format_args!($($arg)*)) };
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
     use std::sync::Arc;
+
+    fn msg<'a>(level: Level, text: std::fmt::Arguments<'a>) -> Record<'a> {
+        Record::Message { level, text }
+    }
 
     /// Output that blocks every write until the test opens it (a pipe nobody reads).
     struct Gated {
@@ -253,7 +361,7 @@ mod tests {
         while !logger.running.load(Ordering::Acquire) {
             std::thread::yield_now();
         }
-        logger.push("WARN", format_args!("first"), true);
+        logger.push(&msg(Level::Warn, format_args!("first")), true);
         // The writer takes "first" and blocks on it.
         while !logger.lock().writing {
             std::thread::yield_now();
@@ -261,7 +369,7 @@ mod tests {
 
         let started = Instant::now();
         for i in 0..10_000 {
-            logger.push("INFO", format_args!("request {i}"), i % 100 == 0);
+            logger.push(&msg(Level::Info, format_args!("request {i}")), i % 100 == 0);
         }
         let took = started.elapsed();
         assert!(took < Duration::from_secs(1), "callers waited: {took:?}");
@@ -288,10 +396,72 @@ mod tests {
         assert_eq!(lines.len() as u64, 10_000 + 2 - dropped);
 
         // Later lines flow again, with no new notice.
-        logger.push("INFO", format_args!("after"), true);
+        logger.push(&msg(Level::Info, format_args!("after")), true);
         logger.flush(Duration::from_secs(5));
         let text = String::from_utf8(out.lock().unwrap().clone()).unwrap();
         assert!(text.ends_with("INFO after\n"));
         assert_eq!(logger.dropped(), dropped);
+    }
+
+    #[test]
+    fn settings_choose_format_level_and_request_lines() {
+        let logger: &'static Logger = Box::leak(Box::new(Logger::new(1 << 20)));
+        let open = Arc::new(AtomicBool::new(true));
+        let out = Arc::new(Mutex::new(Vec::new()));
+        let sink = Gated {
+            open,
+            out: Arc::clone(&out),
+        };
+        std::thread::spawn(move || logger.run(sink));
+        while !logger.running.load(Ordering::Acquire) {
+            std::thread::yield_now();
+        }
+        let request = Access {
+            method: "GET",
+            path: "/b/k",
+            query: None,
+            status: 200,
+            duration_us: 5,
+            s3_calls: Some(0),
+            client: "127.0.0.1".parse().unwrap(),
+            request_id: "r-1",
+        };
+        logger.configure(Settings {
+            format: Format::Json,
+            level: Level::Warn,
+            access: false,
+        });
+        logger.push(&msg(Level::Info, format_args!("hidden info")), true);
+        logger.push(&msg(Level::Debug, format_args!("hidden debug")), true);
+        logger.push(&Record::Access(&request), false);
+        logger.push(&msg(Level::Warn, format_args!("shown warn")), true);
+        logger.push(&msg(Level::Error, format_args!("shown error")), true);
+        logger.configure(Settings {
+            format: Format::Json,
+            level: Level::Debug,
+            access: true,
+        });
+        logger.push(&msg(Level::Debug, format_args!("shown debug")), true);
+        logger.push(&Record::Access(&request), false);
+        logger.flush(Duration::from_secs(5));
+        let text = String::from_utf8(out.lock().unwrap().clone()).unwrap();
+        let lines: Vec<serde_json::Value> = text
+            .lines()
+            .map(|l| serde_json::from_str(l).expect("every line is JSON"))
+            .collect();
+        let said: Vec<(&str, &str)> = lines
+            .iter()
+            .map(|v| (v["level"].as_str().unwrap(), v["msg"].as_str().unwrap()))
+            .collect();
+        assert_eq!(
+            said,
+            [
+                ("warn", "shown warn"),
+                ("error", "shown error"),
+                ("debug", "shown debug"),
+                ("info", "GET /b/k 200"),
+            ]
+        );
+        assert_eq!(lines[3]["request_id"], "r-1");
     }
 }
