@@ -627,3 +627,40 @@ async fn a_list_before_ready_never_lists_beside_start_up() {
     assert_eq!(proxy.most_listings_at_once(), 1);
     svc.stop().await;
 }
+
+/// A first start (no manifest, so no known keys to cut at) still lists a large bucket in
+/// ranges: split at its first-level folders, found with one delimiter listing. Every
+/// object is registered exactly once.
+#[tokio::test]
+async fn a_first_start_lists_in_ranges_cut_at_folders() {
+    let s3 = S3::two_buckets().await;
+    let seed = s3.client();
+    let keys: Vec<String> = (0..3000)
+        .map(|i| format!("folder-{:02}/file-{i:05}.bin", i % 30))
+        .collect();
+    seed.put_many(PUBLIC, keys.clone(), 32).await;
+    let proxy = Proxy::start(s3.addr).await;
+    // Listing pages take long enough for ranges listed at once to overlap.
+    proxy.set(Fault::Stall(Duration::from_millis(150)).on_target("list-type"));
+    let mut env = common::two_bucket_env(&proxy.endpoint());
+    env.push(("PARPARCHIK_LIST_CONCURRENCY".into(), "4".into()));
+    let svc = Service::start(env).await;
+    svc.wait_ready(Duration::from_secs(60)).await;
+    assert!(
+        proxy.most_listings_at_once() >= 2,
+        "ranges were listed at once: {}",
+        proxy.most_listings_at_once()
+    );
+    let mut registered: Vec<String> = svc
+        .app
+        .registry
+        .entries_in(0)
+        .iter()
+        .map(|e| e.key.clone())
+        .collect();
+    registered.sort();
+    let mut expected = keys;
+    expected.sort();
+    assert_eq!(registered, expected);
+    svc.stop().await;
+}

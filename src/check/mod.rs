@@ -142,6 +142,7 @@ async fn probe(app: &Arc<App>, anonymous: &reqwest::Client, b: &BucketConfig) ->
         continuation_token: None,
         start_after: None,
         max_keys: 10,
+        delimiter: None,
     };
     let page = match app.s3.list_page(&b.name, &first_page).await {
         Ok(page) => page,

@@ -687,6 +687,9 @@ impl S3Client {
         if let Some(after) = request.start_after {
             query.push(("start-after", after));
         }
+        if let Some(d) = request.delimiter {
+            query.push(("delimiter", d));
+        }
         let answer = self
             .send(Call {
                 op: S3Op::ListObjectsV2,
@@ -720,8 +723,40 @@ impl S3Client {
         }
         Ok(ListedPage {
             objects,
+            prefixes: page.common_prefixes,
             next_token: page.next_continuation_token.filter(|_| page.is_truncated),
         })
+    }
+
+    /// The first-level "folders" of `bucket` (common prefixes for `/`), at most
+    /// `pages` pages of them; with whether that is all of them.
+    pub async fn list_prefixes(
+        &self,
+        bucket: &str,
+        pages: usize,
+    ) -> Result<(Vec<String>, bool), S3Error> {
+        let mut prefixes = Vec::new();
+        let mut token: Option<String> = None;
+        for _ in 0..pages {
+            let page = self
+                .list_page(
+                    bucket,
+                    &ListPageRequest {
+                        continuation_token: token.as_deref(),
+                        start_after: None,
+                        max_keys: 1000,
+                        delimiter: Some("/"),
+                    },
+                )
+                .await?;
+            prefixes.extend(page.prefixes);
+            match page.next_token {
+                Some(t) if token.as_deref() != Some(t.as_str()) => token = Some(t),
+                Some(_) => return Ok((prefixes, false)),
+                None => return Ok((prefixes, true)),
+            }
+        }
+        Ok((prefixes, false))
     }
 
     /// ListObjectsV2, every page. `progress` is called after each page with the number of
@@ -773,6 +808,7 @@ impl S3Client {
                         continuation_token: token.as_deref(),
                         start_after: if token.is_none() { start_after } else { None },
                         max_keys: 1000,
+                        delimiter: None,
                     },
                 )
                 .await?;
@@ -831,6 +867,9 @@ pub struct ListPageRequest<'a> {
     pub continuation_token: Option<&'a str>,
     pub start_after: Option<&'a str>,
     pub max_keys: u32,
+    /// Groups keys by what precedes the first delimiter after the prefix into
+    /// [`ListedPage::prefixes`].
+    pub delimiter: Option<&'a str>,
 }
 
 impl ListPageRequest<'_> {
@@ -840,6 +879,7 @@ impl ListPageRequest<'_> {
             continuation_token: None,
             start_after: None,
             max_keys: 1,
+            delimiter: None,
         }
     }
 }
@@ -848,5 +888,7 @@ impl ListPageRequest<'_> {
 #[derive(Clone, Debug, Default)]
 pub struct ListedPage {
     pub objects: Vec<ListedObject>,
+    /// The common prefixes, when the request named a delimiter.
+    pub prefixes: Vec<String>,
     pub next_token: Option<String>,
 }

@@ -16,6 +16,8 @@ pub struct ListedContents {
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct ListPage {
     pub contents: Vec<ListedContents>,
+    /// `<CommonPrefixes><Prefix>`, when the request named a delimiter.
+    pub common_prefixes: Vec<String>,
     pub is_truncated: bool,
     pub next_continuation_token: Option<String>,
 }
@@ -77,6 +79,9 @@ pub fn parse_list_page(xml: &[u8]) -> Result<ListPage, String> {
                 let name = path.pop().unwrap_or_default();
                 let depth = path.len();
                 match (depth, name.as_slice()) {
+                    (2, b"Prefix") if path.last().is_some_and(|p| p == b"CommonPrefixes") => {
+                        page.common_prefixes.push(std::mem::take(&mut text));
+                    }
                     (2, field) if current.is_some() => {
                         if let Some(c) = current.as_mut() {
                             match field {
@@ -169,6 +174,18 @@ pub fn parse_error(xml: &[u8]) -> ErrorDocument {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn common_prefixes_are_read_and_not_taken_for_objects() {
+        let xml = br#"<ListBucketResult><Name>b</Name><Prefix></Prefix><Delimiter>/</Delimiter>
+<Contents><Key>top.txt</Key><Size>1</Size><LastModified>2026-05-05T10:00:00.000Z</LastModified></Contents>
+<CommonPrefixes><Prefix>a b/</Prefix></CommonPrefixes><CommonPrefixes><Prefix>dir&amp;1/</Prefix></CommonPrefixes>
+<IsTruncated>false</IsTruncated></ListBucketResult>"#;
+        let page = parse_list_page(xml).unwrap();
+        assert_eq!(page.common_prefixes, vec!["a b/", "dir&1/"]);
+        assert_eq!(page.contents.len(), 1);
+        assert_eq!(page.contents[0].key, "top.txt");
+    }
 
     #[test]
     fn parses_a_truncated_page_with_escaped_keys() {

@@ -31,6 +31,22 @@ pub fn split_points<'a>(
     points
 }
 
+/// Up to `ranges - 1` split points among a bucket's first-level folders (its common
+/// prefixes for `/`, sorted as S3 lists them), for a bucket the registry knows no keys
+/// of yet (a first start): evenly spaced folders, assuming folders of similar sizes.
+/// Empty with fewer than two folders.
+pub fn split_points_from_prefixes(prefixes: &[String], ranges: usize) -> Vec<String> {
+    if ranges < 2 || prefixes.len() < 2 {
+        return Vec::new();
+    }
+    let cuts = (ranges - 1).min(prefixes.len() - 1);
+    let mut points: Vec<String> = (1..=cuts)
+        .map(|i| prefixes[i * prefixes.len() / (cuts + 1)].clone())
+        .collect();
+    points.dedup();
+    points
+}
+
 /// The half-open ranges `(after, until]` that `splits` (sorted) cut the key space into.
 pub fn ranges(splits: &[String]) -> Vec<(Option<&str>, Option<&str>)> {
     let mut out = Vec::with_capacity(splits.len() + 1);
@@ -105,6 +121,19 @@ mod tests {
             assert!((n - at).abs_diff(12_500) < 1_500, "{p} after {at}");
             at = n;
         }
+    }
+
+    #[test]
+    fn folders_give_evenly_spaced_split_points() {
+        let folders: Vec<String> = (0..1000).map(|i| format!("dir{i:04}/")).collect();
+        let points = split_points_from_prefixes(&folders, 8);
+        assert_eq!(points.len(), 7);
+        assert_eq!(points[0], "dir0125/");
+        assert_eq!(points[6], "dir0875/");
+        let few = vec!["a/".to_owned(), "b/".to_owned(), "c/".to_owned()];
+        assert_eq!(split_points_from_prefixes(&few, 8), vec!["b/", "c/"]);
+        assert!(split_points_from_prefixes(&few[..1], 8).is_empty());
+        assert!(split_points_from_prefixes(&few, 1).is_empty());
     }
 
     #[test]

@@ -60,9 +60,18 @@ pub async fn list_all(app: &App) -> Result<Vec<Vec<Entry>>, SyncError> {
     let mut listings = Vec::with_capacity(app.config.buckets.len());
     for (i, b) in app.config.buckets.iter().enumerate() {
         let started = Instant::now();
-        let splits = app.registry.keys_in(i, |known| {
-            super::listing::split_points(known.iter().copied(), app.config.storage.list_concurrency)
+        let ranges = app.config.storage.list_concurrency;
+        let (splits, known) = app.registry.keys_in(i, |known| {
+            (
+                super::listing::split_points(known.iter().copied(), ranges),
+                known.len(),
+            )
         });
+        let splits = if splits.is_empty() && known == 0 && ranges > 1 {
+            first_split_points(app, i, ranges).await
+        } else {
+            splits
+        };
         let mut next_log = 10_000;
         let objects = super::listing::list_bucket(
             &app.s3,
@@ -91,6 +100,18 @@ pub async fn list_all(app: &App) -> Result<Vec<Vec<Entry>>, SyncError> {
         listings.push(objects);
     }
     Ok(listings)
+}
+
+/// Split points for a bucket the registry knows nothing of (a first start without a
+/// manifest): its first-level folders, listed with a delimiter (a page per thousand
+/// folders, at most ten). None when it has fewer than two folders or the question
+/// fails (the listing itself then says why).
+async fn first_split_points(app: &App, bucket: usize, ranges: usize) -> Vec<String> {
+    let name = &app.config.buckets[bucket].name;
+    match app.s3.list_prefixes(name, 10).await {
+        Ok((prefixes, _)) => super::listing::split_points_from_prefixes(&prefixes, ranges),
+        Err(_) => Vec::new(),
+    }
 }
 
 /// Why a sync left the registry as it was.
