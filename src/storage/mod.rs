@@ -3,6 +3,7 @@
 //! lock while it does.
 
 pub mod coalesce;
+pub mod events;
 pub mod join;
 pub mod listing;
 pub mod locate;

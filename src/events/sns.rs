@@ -1,0 +1,237 @@
+//! SNS HTTP messages: the string SNS signs, which URLs in a message may be fetched, and
+//! the signature check (SignatureVersion 2: RSA PKCS#1 v1.5 with SHA-256, by the key of
+//! the certificate at `SigningCertURL`, which must chain to a trusted root and name the
+//! host it was fetched from). Pure: the caller fetches the certificate.
+
+use rustls_pki_types::pem::PemObject;
+use rustls_pki_types::{CertificateDer, ServerName, TrustAnchor, UnixTime};
+
+use super::parse::SnsMessage;
+use crate::config::events::HostPattern;
+
+/// Why an SNS message is refused.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum SnsError {
+    /// A field the signature covers is missing.
+    Missing(&'static str),
+    /// Only SignatureVersion 2 (SHA-256) is accepted.
+    UnsupportedVersion(String),
+    /// A URL that is not `https://<allowed host>/…`.
+    UrlNotAllowed { field: &'static str, url: String },
+    /// The certificate is not PEM, does not chain to a trusted root, or does not name
+    /// the host it came from.
+    Certificate(String),
+    /// The signature is not base64, or does not match.
+    Signature,
+}
+
+impl std::fmt::Display for SnsError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            SnsError::Missing(field) => write!(f, "SNS message without {field}"),
+            SnsError::UnsupportedVersion(v) => write!(
+                f,
+                "SNS SignatureVersion {v:?} is not accepted; set the topic's SignatureVersion attribute to 2 (SHA-256)"
+            ),
+            SnsError::UrlNotAllowed { field, url } => write!(
+                f,
+                "SNS {field} {url:?} is not https on a host allowed by PARPARCHIK_EVENTS_SNS_HOSTS"
+            ),
+            SnsError::Certificate(why) => write!(f, "SNS signing certificate refused: {why}"),
+            SnsError::Signature => f.write_str("SNS message signature does not verify"),
+        }
+    }
+}
+
+impl std::error::Error for SnsError {}
+
+/// The text SNS signs: `Name\nValue\n` for each signed field, in this order.
+pub fn string_to_sign(m: &SnsMessage) -> Result<String, SnsError> {
+    let mut out = String::with_capacity(m.message.len() + 512);
+    let mut field = |name: &str, value: &str| {
+        out.push_str(name);
+        out.push('\n');
+        out.push_str(value);
+        out.push('\n');
+    };
+    let required = |value: &str, name: &'static str| {
+        if value.is_empty() {
+            Err(SnsError::Missing(name))
+        } else {
+            Ok(())
+        }
+    };
+    required(&m.message_id, "MessageId")?;
+    required(&m.timestamp, "Timestamp")?;
+    required(&m.topic_arn, "TopicArn")?;
+    field("Message", &m.message);
+    field("MessageId", &m.message_id);
+    if m.kind == "Notification" {
+        if let Some(subject) = &m.subject {
+            field("Subject", subject);
+        }
+    } else {
+        let url = m
+            .subscribe_url
+            .as_deref()
+            .ok_or(SnsError::Missing("SubscribeURL"))?;
+        field("SubscribeURL", url);
+    }
+    field("Timestamp", &m.timestamp);
+    if m.kind != "Notification" {
+        let token = m.token.as_deref().ok_or(SnsError::Missing("Token"))?;
+        field("Token", token);
+    }
+    field("TopicArn", &m.topic_arn);
+    field("Type", &m.kind);
+    Ok(out)
+}
+
+/// `url` if it is `https://` on an allowed host, with no user part and the default port.
+pub fn allowed_url(
+    field: &'static str,
+    url: &str,
+    hosts: &[HostPattern],
+) -> Result<reqwest::Url, SnsError> {
+    let refused = || SnsError::UrlNotAllowed {
+        field,
+        url: url.chars().take(200).collect(),
+    };
+    let parsed = reqwest::Url::parse(url).map_err(|_| refused())?;
+    let ok = parsed.scheme() == "https"
+        && parsed.username().is_empty()
+        && parsed.password().is_none()
+        && parsed.port().is_none()
+        && parsed
+            .host_str()
+            .is_some_and(|h| hosts.iter().any(|p| p.matches(h)));
+    if ok { Ok(parsed) } else { Err(refused()) }
+}
+
+/// Verifies `m`'s signature with the certificate `cert_pem` (leaf first, then any
+/// intermediates) fetched from `cert_host`, which must chain to `roots` at `now`.
+pub fn verify(
+    m: &SnsMessage,
+    cert_pem: &[u8],
+    cert_host: &str,
+    roots: &[TrustAnchor<'_>],
+    now: UnixTime,
+) -> Result<(), SnsError> {
+    use base64::Engine as _;
+    if m.signature_version != "2" {
+        return Err(SnsError::UnsupportedVersion(m.signature_version.clone()));
+    }
+    let text = string_to_sign(m)?;
+    let signature = base64::engine::general_purpose::STANDARD
+        .decode(m.signature.trim())
+        .map_err(|_| SnsError::Signature)?;
+    let certs: Vec<CertificateDer<'_>> = CertificateDer::pem_slice_iter(cert_pem)
+        .collect::<Result<_, _>>()
+        .map_err(|e| SnsError::Certificate(format!("not PEM: {e}")))?;
+    let (leaf, intermediates) = certs
+        .split_first()
+        .ok_or_else(|| SnsError::Certificate("no certificate in the PEM".into()))?;
+    let cert = webpki::EndEntityCert::try_from(leaf)
+        .map_err(|e| SnsError::Certificate(format!("not a certificate: {e}")))?;
+    cert.verify_for_usage(
+        webpki::ALL_VERIFICATION_ALGS,
+        roots,
+        intermediates,
+        now,
+        webpki::KeyUsage::server_auth(),
+        None,
+        None,
+    )
+    .map_err(|e| SnsError::Certificate(format!("does not chain to a trusted root: {e}")))?;
+    let name = ServerName::try_from(cert_host)
+        .map_err(|_| SnsError::Certificate(format!("bad host {cert_host:?}")))?;
+    cert.verify_is_valid_for_subject_name(&name)
+        .map_err(|e| SnsError::Certificate(format!("not issued to {cert_host}: {e}")))?;
+    cert.verify_signature(
+        webpki::ring::RSA_PKCS1_2048_8192_SHA256,
+        text.as_bytes(),
+        &signature,
+    )
+    .map_err(|_| SnsError::Signature)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn notification() -> SnsMessage {
+        SnsMessage {
+            kind: "Notification".into(),
+            message_id: "22b80b92-fdea-4c2c-8f9d-bdfb0c7bf324".into(),
+            topic_arn: "arn:aws:sns:us-west-2:123456789012:MyTopic".into(),
+            subject: Some("My First Message".into()),
+            message: "Hello world!".into(),
+            timestamp: "2012-05-02T00:54:06.655Z".into(),
+            signature_version: "2".into(),
+            signature: String::new(),
+            signing_cert_url: "https://sns.us-west-2.amazonaws.com/SimpleNotificationService-f3ecfb7224c7233fe7bb5f59f96de52f.pem".into(),
+            ..SnsMessage::default()
+        }
+    }
+
+    #[test]
+    fn string_to_sign_of_a_notification() {
+        assert_eq!(
+            string_to_sign(&notification()).unwrap(),
+            "Message\nHello world!\nMessageId\n22b80b92-fdea-4c2c-8f9d-bdfb0c7bf324\n\
+             Subject\nMy First Message\nTimestamp\n2012-05-02T00:54:06.655Z\n\
+             TopicArn\narn:aws:sns:us-west-2:123456789012:MyTopic\nType\nNotification\n"
+        );
+        let mut no_subject = notification();
+        no_subject.subject = None;
+        assert!(!string_to_sign(&no_subject).unwrap().contains("Subject"));
+    }
+
+    #[test]
+    fn string_to_sign_of_a_subscription_confirmation() {
+        let m = SnsMessage {
+            kind: "SubscriptionConfirmation".into(),
+            token: Some("tok".into()),
+            subscribe_url: Some("https://sns.us-west-2.amazonaws.com/?Action=ConfirmSubscription&Token=tok".into()),
+            subject: Some("ignored: not signed for confirmations".into()),
+            ..notification()
+        };
+        assert_eq!(
+            string_to_sign(&m).unwrap(),
+            "Message\nHello world!\nMessageId\n22b80b92-fdea-4c2c-8f9d-bdfb0c7bf324\n\
+             SubscribeURL\nhttps://sns.us-west-2.amazonaws.com/?Action=ConfirmSubscription&Token=tok\n\
+             Timestamp\n2012-05-02T00:54:06.655Z\nToken\ntok\n\
+             TopicArn\narn:aws:sns:us-west-2:123456789012:MyTopic\nType\nSubscriptionConfirmation\n"
+        );
+        let mut missing = m.clone();
+        missing.token = None;
+        assert_eq!(string_to_sign(&missing), Err(SnsError::Missing("Token")));
+    }
+
+    #[test]
+    fn only_https_urls_on_allowed_hosts() {
+        let hosts = [HostPattern::parse("sns.*.amazonaws.com").unwrap()];
+        assert!(allowed_url("SubscribeURL", "https://sns.eu-west-1.amazonaws.com/?Action=x", &hosts).is_ok());
+        for bad in [
+            "http://sns.eu-west-1.amazonaws.com/",
+            "https://sns.eu-west-1.amazonaws.com.evil.example/",
+            "https://user@sns.eu-west-1.amazonaws.com/",
+            "https://sns.eu-west-1.amazonaws.com:8443/",
+            "https://evil.example/sns.eu-west-1.amazonaws.com",
+            "not a url",
+        ] {
+            assert!(allowed_url("SigningCertURL", bad, &hosts).is_err(), "{bad}");
+        }
+        assert!(allowed_url("SigningCertURL", "https://sns.eu-west-1.amazonaws.com/", &[]).is_err());
+    }
+
+    #[test]
+    fn version_1_is_refused() {
+        let mut m = notification();
+        m.signature_version = "1".into();
+        assert!(matches!(
+            verify(&m, b"", "sns.us-west-2.amazonaws.com", &[], UnixTime::now()),
+            Err(SnsError::UnsupportedVersion(_))
+        ));
+    }
+}
