@@ -31,8 +31,7 @@ impl HostPattern {
         let ok = labels.len() >= 2
             && labels.iter().all(|l| {
                 l == "*"
-                    || (!l.is_empty()
-                        && l.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-'))
+                    || (!l.is_empty() && l.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-'))
             });
         ok.then_some(HostPattern(labels))
     }
@@ -193,7 +192,10 @@ mod tests {
             ("PARPARCHIK_EVENTS_TOKEN", "short"),
             ("PARPARCHIK_EVENTS_VERIFY_TTL", "-1"),
             ("PARPARCHIK_EVENTS_MAX_BYTES", "10"),
-            ("PARPARCHIK_EVENTS_SNS_HOSTS", "sns.*.amazonaws.com, bad host"),
+            (
+                "PARPARCHIK_EVENTS_SNS_HOSTS",
+                "sns.*.amazonaws.com, bad host",
+            ),
             ("PARPARCHIK_EVENTS_SNS_HOSTS", "*"),
         ] {
             assert_eq!(load(&[(var, value)]).unwrap_err().variable, var, "{value}");

@@ -139,7 +139,9 @@ pub fn render(out: &mut String, m: &EventMetrics, buckets: &[BucketView<'_>]) {
             );
         }
     }
-    out.push_str("# HELP parparchik_event_lag_seconds Time from an event (its eventTime) to its arrival.\n");
+    out.push_str(
+        "# HELP parparchik_event_lag_seconds Time from an event (its eventTime) to its arrival.\n",
+    );
     out.push_str("# TYPE parparchik_event_lag_seconds histogram\n");
     let mut cumulative = 0;
     for (i, b) in LAG_BUCKETS.iter().enumerate() {

@@ -73,7 +73,10 @@ mod tests {
     fn sequencers_compare_after_left_padding() {
         assert!(seq("0A").supersedes(&seq("9")));
         assert!(seq("10").supersedes(&seq("0F")));
-        assert!(!seq("0055").supersedes(&seq("55")), "same value: a redelivery");
+        assert!(
+            !seq("0055").supersedes(&seq("55")),
+            "same value: a redelivery"
+        );
         assert!(seq("0062E9A9AD4B5C3B").supersedes(&seq("62E9A9AD4B5C3A")));
         assert!(seq("abc").supersedes(&seq("ABB")), "case does not matter");
         assert!(!seq("ABB").supersedes(&seq("abc")));

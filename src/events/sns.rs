@@ -192,7 +192,9 @@ mod tests {
         let m = SnsMessage {
             kind: "SubscriptionConfirmation".into(),
             token: Some("tok".into()),
-            subscribe_url: Some("https://sns.us-west-2.amazonaws.com/?Action=ConfirmSubscription&Token=tok".into()),
+            subscribe_url: Some(
+                "https://sns.us-west-2.amazonaws.com/?Action=ConfirmSubscription&Token=tok".into(),
+            ),
             subject: Some("ignored: not signed for confirmations".into()),
             ..notification()
         };
@@ -211,7 +213,14 @@ mod tests {
     #[test]
     fn only_https_urls_on_allowed_hosts() {
         let hosts = [HostPattern::parse("sns.*.amazonaws.com").unwrap()];
-        assert!(allowed_url("SubscribeURL", "https://sns.eu-west-1.amazonaws.com/?Action=x", &hosts).is_ok());
+        assert!(
+            allowed_url(
+                "SubscribeURL",
+                "https://sns.eu-west-1.amazonaws.com/?Action=x",
+                &hosts
+            )
+            .is_ok()
+        );
         for bad in [
             "http://sns.eu-west-1.amazonaws.com/",
             "https://sns.eu-west-1.amazonaws.com.evil.example/",
@@ -222,7 +231,14 @@ mod tests {
         ] {
             assert!(allowed_url("SigningCertURL", bad, &hosts).is_err(), "{bad}");
         }
-        assert!(allowed_url("SigningCertURL", "https://sns.eu-west-1.amazonaws.com/", &[]).is_err());
+        assert!(
+            allowed_url(
+                "SigningCertURL",
+                "https://sns.eu-west-1.amazonaws.com/",
+                &[]
+            )
+            .is_err()
+        );
     }
 
     #[test]

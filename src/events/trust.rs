@@ -85,9 +85,15 @@ mod tests {
     fn trusted_only_after_events_and_an_agreeing_sync() {
         let mut t = BucketTrust::default();
         t.sync(false, 1_000);
-        assert!(!t.trusted(), "no event yet: nothing says events are configured");
+        assert!(
+            !t.trusted(),
+            "no event yet: nothing says events are configured"
+        );
         t.event(2_000);
-        assert!(!t.trusted(), "events alone are not enough: a sync must agree");
+        assert!(
+            !t.trusted(),
+            "events alone are not enough: a sync must agree"
+        );
         t.sync(false, 3_000);
         assert!(t.trusted());
         assert!(fresh(&t, None, 3_000 + TTL - 1, TTL), "the sync vouches");
@@ -107,9 +113,15 @@ mod tests {
         t.sync(true, 10);
         assert!(!t.trusted());
         assert_eq!(t.missed_syncs, 1);
-        assert!(!fresh(&t, Some(10), 10, TTL), "every request is verified again");
+        assert!(
+            !fresh(&t, Some(10), 10, TTL),
+            "every request is verified again"
+        );
         t.sync(false, 20);
-        assert!(!t.trusted(), "no event since the miss: events may still be down");
+        assert!(
+            !t.trusted(),
+            "no event since the miss: events may still be down"
+        );
         t.event(30);
         t.sync(false, 40);
         assert!(t.trusted(), "events flow again and a sync agrees");

@@ -34,7 +34,10 @@ pub async fn handle(app: &App, method: &Method, req: Request<Incoming>) -> Respo
     if method != Method::POST {
         return respond::method_not_allowed("POST");
     }
-    if !authorized(req.headers().get(AUTHORIZATION).map(|v| v.as_bytes()), &token.0) {
+    if !authorized(
+        req.headers().get(AUTHORIZATION).map(|v| v.as_bytes()),
+        &token.0,
+    ) {
         return respond::error(StatusCode::UNAUTHORIZED, "unauthorized");
     }
     let limit = app.config.events.max_body_bytes;
@@ -78,10 +81,9 @@ pub async fn handle(app: &App, method: &Method, req: Request<Incoming>) -> Respo
             }
         }
         Notification::SubscriptionConfirmation(m) => super::sns::confirm(app, &m).await,
-        Notification::OtherSns(m) => respond::json(
-            StatusCode::OK,
-            &json!({"status": "ok", "ignored": m.kind}),
-        ),
+        Notification::OtherSns(m) => {
+            respond::json(StatusCode::OK, &json!({"status": "ok", "ignored": m.kind}))
+        }
     }
 }
 

@@ -58,10 +58,16 @@ pub async fn confirm(app: &App, m: &SnsMessage) -> Response<Body> {
                 .sns_confirmed
                 .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
             info!("SNS subscription to topic {} confirmed", m.topic_arn);
-            respond::json(StatusCode::OK, &json!({"status": "ok", "confirmed": m.topic_arn}))
+            respond::json(
+                StatusCode::OK,
+                &json!({"status": "ok", "confirmed": m.topic_arn}),
+            )
         }
         Err(e) => {
-            warn!("SNS subscription to topic {} not confirmed: {e}", m.topic_arn);
+            warn!(
+                "SNS subscription to topic {} not confirmed: {e}",
+                m.topic_arn
+            );
             respond::json(
                 StatusCode::BAD_GATEWAY,
                 &json!({"error": "subscription could not be confirmed"}),

@@ -443,13 +443,20 @@ mod tests {
         listing.files.push(Entry::new("told", 1, 1, "t"));
         r.replace(listing, since);
         // "kept" changed size only (no route changed); "moved" 0 -> 1, "gone" dropped.
-        assert_eq!(r.last_replace(), (1, Dirty::default().with(0).with(1).with(2)));
+        assert_eq!(
+            r.last_replace(),
+            (1, Dirty::default().with(0).with(1).with(2))
+        );
         let mut again = Reconciled::default();
         for k in ["kept", "moved", "told"] {
             again.files.push((*r.get(k).unwrap()).clone());
         }
         r.replace(again, r.mutation_seq());
-        assert_eq!(r.last_replace(), (2, Dirty::default()), "a listing that agrees");
+        assert_eq!(
+            r.last_replace(),
+            (2, Dirty::default()),
+            "a listing that agrees"
+        );
     }
 
     #[test]

@@ -393,8 +393,7 @@ async fn removed(app: &App, bucket: usize, key: &str) -> Result<Dirty, S3Error> 
         }
         // The route is elsewhere or nowhere: this bucket's copy was not its home.
         _ => {
-            app.misses
-                .remember(bucket, key, std::time::Instant::now());
+            app.misses.remember(bucket, key, std::time::Instant::now());
             Ok(Dirty::default())
         }
     }
