@@ -394,6 +394,77 @@ async fn sns_mode_refuses_foreign_urls_and_bad_signatures() {
     svc.stop().await;
 }
 
+/// A CA (made trusted in the service) and an RSA leaf for `host`; signs SNS messages.
+fn sns_signer(
+    host: &str,
+) -> (
+    rustls_pki_types::TrustAnchor<'static>,
+    String,
+    ring::signature::RsaKeyPair,
+) {
+    use rcgen::{BasicConstraints, CertificateParams, IsCa, Issuer, KeyPair, KeyUsagePurpose};
+    use rustls_pki_types::pem::PemObject;
+    const RSA_KEY: &str = include_str!("../src/events/testdata/sns-test-rsa-key.pem");
+    let ca_key = KeyPair::generate().unwrap();
+    let mut ca = CertificateParams::new(Vec::<String>::new()).unwrap();
+    ca.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+    ca.key_usages = vec![KeyUsagePurpose::KeyCertSign];
+    let ca_cert = ca.self_signed(&ca_key).unwrap();
+    let issuer = Issuer::new(ca, ca_key);
+    let leaf_key = KeyPair::from_pkcs8_pem_and_sign_algo(RSA_KEY, &rcgen::PKCS_RSA_SHA256).unwrap();
+    let leaf = CertificateParams::new(vec![host.to_owned()])
+        .unwrap()
+        .signed_by(&leaf_key, &issuer)
+        .unwrap();
+    let anchor = webpki::anchor_from_trusted_cert(ca_cert.der())
+        .unwrap()
+        .to_owned();
+    let der = rustls_pki_types::PrivatePkcs8KeyDer::from_pem_slice(RSA_KEY.as_bytes()).unwrap();
+    let key = ring::signature::RsaKeyPair::from_pkcs8(der.secret_pkcs8_der()).unwrap();
+    (anchor, leaf.pem(), key)
+}
+
+#[tokio::test]
+async fn sns_mode_applies_signed_notifications_only() {
+    use base64::Engine as _;
+    let (_s3, svc) = rig(&[("PARPARCHIK_EVENTS_SNS_HOSTS", "sns.*.amazonaws.com")]).await;
+    let host = "sns.eu-west-1.amazonaws.com";
+    let cert_url = format!("https://{host}/SimpleNotificationService-test.pem");
+    let (anchor, leaf_pem, key) = sns_signer(host);
+    // The certificate as if fetched before, and its CA trusted: no network here.
+    svc.app.events.set_sns_roots(vec![anchor]);
+    svc.app.events.remember_sns_cert(&cert_url, leaf_pem.into());
+    let message = minio_event("ObjectCreated:Put", PUBLIC, "signed.txt", "1");
+    let topic = "arn:aws:sns:eu-west-1:123456789012:parparchik";
+    let timestamp = "2026-05-05T10:00:01.000Z";
+    let text = format!(
+        "Message\n{message}\nMessageId\nm-1\nTimestamp\n{timestamp}\nTopicArn\n{topic}\nType\nNotification\n"
+    );
+    let mut sig = vec![0; key.public().modulus_len()];
+    key.sign(
+        &ring::signature::RSA_PKCS1_SHA256,
+        &ring::rand::SystemRandom::new(),
+        text.as_bytes(),
+        &mut sig,
+    )
+    .unwrap();
+    let envelope = |message: &str| {
+        json!({"Type": "Notification", "MessageId": "m-1", "TopicArn": topic, "Message": message,
+            "Timestamp": timestamp, "SignatureVersion": "2",
+            "Signature": base64::engine::general_purpose::STANDARD.encode(&sig), "SigningCertURL": cert_url})
+        .to_string()
+    };
+    // A message changed after signing is refused, its records unapplied.
+    let forged = minio_event("ObjectCreated:Put", PUBLIC, "forged.txt", "1");
+    let (status, _) = post(&svc, Some(TOKEN), envelope(&forged)).await;
+    assert_eq!(status, 403);
+    assert_eq!(registered_in(&svc, "forged.txt"), None);
+    let (status, body) = post(&svc, Some(TOKEN), envelope(&message)).await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(registered_in(&svc, "signed.txt").as_deref(), Some(PUBLIC));
+    svc.stop().await;
+}
+
 #[tokio::test]
 async fn authentication_and_limits() {
     let (_s3, svc) = rig(&[

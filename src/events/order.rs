@@ -15,14 +15,19 @@ pub struct Stamp {
     sequencer: Option<Box<str>>,
     /// Event time, milliseconds since the Unix epoch, when it had one.
     time_ms: Option<i64>,
+    /// What the event did (a creation, a removal): two events of different kinds are
+    /// never one event delivered twice, even when a sender stamps both alike.
+    kind: u8,
 }
 
 impl Stamp {
-    /// A stamp from an event's `sequencer` (ignored unless hexadecimal) and time.
-    pub fn new(sequencer: Option<&str>, time_ms: Option<i64>) -> Stamp {
+    /// A stamp from an event's `sequencer` (ignored unless hexadecimal), time and kind
+    /// (any small number that tells kinds of events apart).
+    pub fn new(sequencer: Option<&str>, time_ms: Option<i64>, kind: u8) -> Stamp {
         Stamp {
             sequencer: sequencer.and_then(normalize),
             time_ms,
+            kind,
         }
     }
 
@@ -31,13 +36,19 @@ impl Stamp {
     }
 
     /// Whether an event stamped `self` comes after one stamped `applied` and should be
-    /// applied. Equal sequencers are the same event (a redelivery): not newer. Equal
-    /// times are newer (events within one millisecond cannot be ordered by time, and
-    /// re-applying an event is harmless). Stamps that share nothing to compare are
+    /// applied. Equal sequencers of the same kind are the same event (a redelivery):
+    /// not newer; of different kinds (MinIO stamps some events with the object's
+    /// modification time) they cannot be ordered, and the later arrival is applied.
+    /// Equal times are newer (events within one millisecond cannot be ordered by time,
+    /// and re-applying an event is harmless). Stamps that share nothing to compare are
     /// applied: nothing proves them older.
     pub fn supersedes(&self, applied: &Stamp) -> bool {
         match (&self.sequencer, &applied.sequencer) {
-            (Some(a), Some(b)) => compare_hex(a, b) == Ordering::Greater,
+            (Some(a), Some(b)) => match compare_hex(a, b) {
+                Ordering::Greater => true,
+                Ordering::Equal => self.kind != applied.kind,
+                Ordering::Less => false,
+            },
             _ => match (self.time_ms, applied.time_ms) {
                 (Some(a), Some(b)) => a >= b,
                 _ => true,
@@ -66,7 +77,7 @@ mod tests {
     use proptest::prelude::*;
 
     fn seq(s: &str) -> Stamp {
-        Stamp::new(Some(s), None)
+        Stamp::new(Some(s), None, 0)
     }
 
     #[test]
@@ -84,16 +95,18 @@ mod tests {
 
     #[test]
     fn times_decide_without_sequencers() {
-        let at = |t| Stamp::new(None, Some(t));
+        let at = |t| Stamp::new(None, Some(t), 0);
         assert!(at(2).supersedes(&at(1)));
         assert!(!at(1).supersedes(&at(2)));
         assert!(at(1).supersedes(&at(1)));
         // A sequencer on one side only: the times still decide.
-        assert!(!Stamp::new(Some("FF"), Some(1)).supersedes(&at(2)));
+        assert!(!Stamp::new(Some("FF"), Some(1), 0).supersedes(&at(2)));
         // Nothing to compare: applied.
-        assert!(Stamp::new(None, None).supersedes(&at(5)));
+        assert!(Stamp::new(None, None, 0).supersedes(&at(5)));
         // Garbage is no sequencer.
-        assert!(!Stamp::new(Some("xyz"), None).has_sequencer());
+        assert!(!Stamp::new(Some("xyz"), None, 0).has_sequencer());
+        // The same sequencer on a different kind of event is not a redelivery.
+        assert!(Stamp::new(Some("0A"), None, 1).supersedes(&seq("A")));
     }
 
     proptest! {

@@ -241,6 +241,143 @@ mod tests {
         );
     }
 
+    /// A throwaway CA and an RSA leaf for `host`, signed SNS-style with the leaf's key
+    /// (ring cannot generate RSA keys, so the key is a fixture made with openssl).
+    struct Signer {
+        ca_der: Vec<u8>,
+        leaf_pem: String,
+        key: ring::signature::RsaKeyPair,
+    }
+
+    const RSA_KEY: &str = include_str!("testdata/sns-test-rsa-key.pem");
+
+    fn signer(host: &str) -> Signer {
+        use rcgen::{BasicConstraints, CertificateParams, IsCa, Issuer, KeyPair, KeyUsagePurpose};
+        let ca_key = KeyPair::generate().unwrap();
+        let mut ca = CertificateParams::new(Vec::<String>::new()).unwrap();
+        ca.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+        ca.key_usages = vec![KeyUsagePurpose::KeyCertSign];
+        let ca_cert = ca.self_signed(&ca_key).unwrap();
+        let issuer = Issuer::new(ca, ca_key);
+        let leaf_key =
+            KeyPair::from_pkcs8_pem_and_sign_algo(RSA_KEY, &rcgen::PKCS_RSA_SHA256).unwrap();
+        let mut leaf = CertificateParams::new(vec![host.to_owned()]).unwrap();
+        leaf.not_after = rcgen::date_time_ymd(2100, 1, 1);
+        let leaf = leaf.signed_by(&leaf_key, &issuer).unwrap();
+        Signer {
+            ca_der: ca_cert.der().to_vec(),
+            leaf_pem: leaf.pem(),
+            key: ring::signature::RsaKeyPair::from_pkcs8(&pkcs8_der(RSA_KEY)).unwrap(),
+        }
+    }
+
+    /// The DER of a PKCS#8 PEM.
+    fn pkcs8_der(pem: &str) -> Vec<u8> {
+        let der = rustls_pki_types::PrivatePkcs8KeyDer::from_pem_slice(pem.as_bytes()).unwrap();
+        der.secret_pkcs8_der().to_vec()
+    }
+
+    impl Signer {
+        fn sign(&self, m: &mut SnsMessage) {
+            use base64::Engine as _;
+            let text = string_to_sign(m).unwrap();
+            let mut sig = vec![0; self.key.public().modulus_len()];
+            self.key
+                .sign(
+                    &ring::signature::RSA_PKCS1_SHA256,
+                    &ring::rand::SystemRandom::new(),
+                    text.as_bytes(),
+                    &mut sig,
+                )
+                .unwrap();
+            m.signature = base64::engine::general_purpose::STANDARD.encode(sig);
+        }
+
+        fn roots(&self) -> Vec<TrustAnchor<'static>> {
+            let der = CertificateDer::from(self.ca_der.clone());
+            vec![webpki::anchor_from_trusted_cert(&der).unwrap().to_owned()]
+        }
+    }
+
+    const HOST: &str = "sns.us-west-2.amazonaws.com";
+
+    #[test]
+    fn a_signed_message_verifies_and_any_change_breaks_it() {
+        let s = signer(HOST);
+        let roots = s.roots();
+        let now = UnixTime::now();
+        let mut m = notification();
+        s.sign(&mut m);
+        assert_eq!(verify(&m, s.leaf_pem.as_bytes(), HOST, &roots, now), Ok(()));
+
+        let mut tampered = m.clone();
+        tampered.message = "Hello world?".into();
+        assert_eq!(
+            verify(&tampered, s.leaf_pem.as_bytes(), HOST, &roots, now),
+            Err(SnsError::Signature)
+        );
+        let mut bad = m.clone();
+        bad.signature = "not base64!".into();
+        assert_eq!(
+            verify(&bad, s.leaf_pem.as_bytes(), HOST, &roots, now),
+            Err(SnsError::Signature)
+        );
+        // A subscription confirmation is signed over its own fields.
+        let mut c = SnsMessage {
+            kind: "SubscriptionConfirmation".into(),
+            token: Some("t".into()),
+            subscribe_url: Some(format!("https://{HOST}/?Action=ConfirmSubscription")),
+            ..notification()
+        };
+        s.sign(&mut c);
+        assert_eq!(verify(&c, s.leaf_pem.as_bytes(), HOST, &roots, now), Ok(()));
+        c.token = Some("other".into());
+        assert_eq!(
+            verify(&c, s.leaf_pem.as_bytes(), HOST, &roots, now),
+            Err(SnsError::Signature)
+        );
+    }
+
+    #[test]
+    fn the_certificate_must_chain_to_a_root_and_name_its_host() {
+        let s = signer(HOST);
+        let mut m = notification();
+        s.sign(&mut m);
+        let now = UnixTime::now();
+        // Not a trusted root (the real set: webpki roots, not this throwaway CA).
+        assert!(matches!(
+            verify(
+                &m,
+                s.leaf_pem.as_bytes(),
+                HOST,
+                webpki_roots::TLS_SERVER_ROOTS,
+                now
+            ),
+            Err(SnsError::Certificate(_))
+        ));
+        // Fetched from another host than the certificate names.
+        assert!(matches!(
+            verify(
+                &m,
+                s.leaf_pem.as_bytes(),
+                "sns.eu-west-1.amazonaws.com",
+                &s.roots(),
+                now
+            ),
+            Err(SnsError::Certificate(_))
+        ));
+        // Expired by the time of the check (the leaf is valid until 2100).
+        let later = UnixTime::since_unix_epoch(std::time::Duration::from_secs(7_258_118_400));
+        assert!(matches!(
+            verify(&m, s.leaf_pem.as_bytes(), HOST, &s.roots(), later),
+            Err(SnsError::Certificate(_))
+        ));
+        assert!(matches!(
+            verify(&m, b"not a certificate", HOST, &s.roots(), now),
+            Err(SnsError::Certificate(_))
+        ));
+    }
+
     #[test]
     fn version_1_is_refused() {
         let mut m = notification();

@@ -106,7 +106,7 @@ async fn verify(app: &App, m: &SnsMessage) -> Result<(), SnsError> {
         m,
         &pem,
         &host,
-        webpki_roots::TLS_SERVER_ROOTS,
+        &app.events.sns_roots(),
         rustls_pki_types::UnixTime::now(),
     )
 }

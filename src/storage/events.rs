@@ -53,6 +53,8 @@ pub struct EventsState {
     /// them and confirms subscriptions.
     sns_certs: Mutex<std::collections::HashMap<String, bytes::Bytes>>,
     sns_client: std::sync::OnceLock<reqwest::Client>,
+    /// Roots SNS signing certificates must chain to; `None`: the webpki (Mozilla) set.
+    sns_roots: Mutex<Option<Vec<rustls_pki_types::TrustAnchor<'static>>>>,
 }
 
 impl EventsState {
@@ -68,7 +70,23 @@ impl EventsState {
             metrics: EventMetrics::default(),
             sns_certs: Mutex::new(std::collections::HashMap::new()),
             sns_client: std::sync::OnceLock::new(),
+            sns_roots: Mutex::new(None),
         }
+    }
+
+    /// Replaces the roots SNS signing certificates must chain to (tests, or an
+    /// SNS-compatible service with a private CA).
+    pub fn set_sns_roots(&self, roots: Vec<rustls_pki_types::TrustAnchor<'static>>) {
+        *self.sns_roots.lock().unwrap_or_else(|p| p.into_inner()) = Some(roots);
+    }
+
+    /// The roots SNS signing certificates must chain to.
+    pub fn sns_roots(&self) -> Vec<rustls_pki_types::TrustAnchor<'static>> {
+        self.sns_roots
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()
+            .unwrap_or_else(|| webpki_roots::TLS_SERVER_ROOTS.to_vec())
     }
 
     /// A signing certificate fetched before from `url`.
@@ -340,7 +358,7 @@ async fn apply_one(app: &App, n: &Notice) -> Result<(EventOutcome, Dirty), S3Err
     let state = &app.events;
     let stripe = state.hasher.hash_one((bucket, n.key.as_str())) as usize % STRIPES;
     let _serialised = state.stripes[stripe].lock().await;
-    let stamp = Stamp::new(n.sequencer.as_deref(), n.time_ms);
+    let stamp = Stamp::new(n.sequencer.as_deref(), n.time_ms, change as u8);
     let newer = state
         .applied
         .peek(bucket, &n.key, |applied| stamp.supersedes(applied))
