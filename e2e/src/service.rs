@@ -58,6 +58,15 @@ impl Service {
             .env("PARPARCHIK_HOST", "127.0.0.1")
             .env("PARPARCHIK_PORT", port.to_string())
             .env("PARPARCHIK_SYNC_INTERVAL", "0")
+            .envs(settings.events_token.as_ref().into_iter().flat_map(|t| {
+                // The other scenarios move files behind the service's back and expect
+                // the very next request to see it; while events are trusted a route
+                // may lag by one event's delivery, so here every redirect is verified.
+                [
+                    ("PARPARCHIK_EVENTS_TOKEN", t.as_str()),
+                    ("PARPARCHIK_EVENTS_VERIFY_TTL", "0"),
+                ]
+            }))
             .stdin(Stdio::null())
             .stdout(file)
             .stderr(file2)

@@ -159,6 +159,21 @@ async fn persist_quietly(app: &App, dirty: crate::registry::Dirty) {
     }
 }
 
+/// What an explicit API answer about `entry` must wait for: the buckets it changed, and,
+/// when another request or a bucket notification made the same change a moment before
+/// and its write is still under way, the entry's bucket (an unchanged manifest is not
+/// written again, so this only waits for the write in flight).
+fn answer_depends_on(
+    app: &App,
+    dirty: crate::registry::Dirty,
+    entry: Option<&Entry>,
+) -> crate::registry::Dirty {
+    match entry {
+        Some(e) if dirty.is_empty() && !app.manifests.settled() => dirty.with(e.bucket),
+        _ => dirty,
+    }
+}
+
 async fn update(app: &App, query: Option<&str>) -> Response<Body> {
     let key = match decode::filename(query) {
         Ok(k) => k,
@@ -173,7 +188,8 @@ async fn update(app: &App, query: Option<&str>) -> Response<Body> {
     match locate::locate(app, &key).await {
         Ok(found) => {
             app.note_storage_ok();
-            persist_quietly(app, found.dirty).await;
+            let dirty = answer_depends_on(app, found.dirty, found.entry.as_deref());
+            persist_quietly(app, dirty).await;
             match found.entry {
                 Some(e) => respond::json(
                     StatusCode::OK,
@@ -209,10 +225,11 @@ async fn relocate(app: &App, query: Option<&str>) -> Response<Body> {
         }
     };
     app.note_storage_ok();
-    let persisted = if r.dirty.is_empty() {
+    let dirty = answer_depends_on(app, r.dirty, r.entry.as_deref());
+    let persisted = if dirty.is_empty() {
         Ok(())
     } else {
-        persist::persist(app, r.dirty).await
+        persist::persist(app, dirty).await
     };
     let Some(entry) = r.entry else {
         return respond::json(
