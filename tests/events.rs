@@ -95,7 +95,8 @@ async fn an_upload_gets_its_route_and_a_delete_loses_it_without_update() {
         .await,
         "the upload's event registers the route within 1 s"
     );
-    // Durable before the event was answered: the manifest has it.
+    // Durable before the event was answered: once answered, the manifest has it.
+    assert!(notifier(&s3).idle(Duration::from_secs(5)).await);
     assert_eq!(seed.manifest_keys(PUBLIC).await, vec![key.to_owned()]);
     let r = svc.get(&format!("/{PUBLIC}/fresh/a%20b+c.txt")).await;
     assert_eq!(r.status(), 302);
@@ -107,6 +108,7 @@ async fn an_upload_gets_its_route_and_a_delete_loses_it_without_update() {
         .await,
         "the delete's event removes the route within 1 s"
     );
+    assert!(notifier(&s3).idle(Duration::from_secs(5)).await);
     assert!(seed.manifest_keys(PUBLIC).await.is_empty());
     assert_eq!(
         svc.get(&format!("/{PUBLIC}/fresh/a%20b+c.txt"))
@@ -168,6 +170,7 @@ async fn a_move_between_buckets_moves_the_route() {
     );
     assert_eq!(svc.get(&format!("/{PUBLIC}/{key}")).await.status(), 404);
     assert_eq!(svc.get(&format!("/{PRIVATE}/{key}")).await.status(), 302);
+    assert!(notifier(&s3).idle(Duration::from_secs(5)).await);
     assert_eq!(seed.manifest_keys(PRIVATE).await, vec![key.to_owned()]);
     assert!(seed.manifest_keys(PUBLIC).await.is_empty());
     svc.stop().await;
@@ -482,6 +485,32 @@ async fn authentication_and_limits() {
         let (status, _) = post(&svc, bad, body.clone()).await;
         assert_eq!(status, 401, "{bad:?}");
     }
+    // The challenge SNS needs before it sends the Basic credentials of its URL.
+    let r = svc
+        .http
+        .post(svc.url("/events"))
+        .body(body.clone())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        r.headers()["www-authenticate"],
+        "Basic realm=\"parparchik events\""
+    );
+    let basic = format!(
+        "Basic {}",
+        base64::Engine::encode(
+            &base64::engine::general_purpose::STANDARD,
+            format!("sns:{TOKEN}")
+        )
+    );
+    let (status, _) = post(
+        &svc,
+        Some(&basic),
+        minio_event("ObjectCreated:Put", PUBLIC, "basic.txt", "1"),
+    )
+    .await;
+    assert_eq!(status, 200, "the token as the Basic password (SNS)");
     assert_eq!(registered_in(&svc, "auth.txt"), None);
     // The bare token (MinIO's auth_token) works, and needs no API key.
     let (status, _) = post(&svc, Some(TOKEN), body.clone()).await;

@@ -38,7 +38,13 @@ pub async fn handle(app: &App, method: &Method, req: Request<Incoming>) -> Respo
         req.headers().get(AUTHORIZATION).map(|v| v.as_bytes()),
         &token.0,
     ) {
-        return respond::error(StatusCode::UNAUTHORIZED, "unauthorized");
+        let mut answer = respond::error(StatusCode::UNAUTHORIZED, "unauthorized");
+        // SNS sends the user part of its subscription URL only after this challenge.
+        answer.headers_mut().insert(
+            hyper::header::WWW_AUTHENTICATE,
+            hyper::header::HeaderValue::from_static("Basic realm=\"parparchik events\""),
+        );
+        return answer;
     }
     let limit = app.config.events.max_body_bytes;
     let declared = req
