@@ -31,8 +31,8 @@ use crate::s3::S3Error;
 use crate::storage::persist::PersistError;
 use crate::{info, warn};
 
-/// Objects whose last applied event is remembered.
-const STAMPS: usize = 262_144;
+/// Objects whose last applied event is remembered (about 150 bytes each: a few MiB).
+const STAMPS: usize = 65_536;
 /// Locks that serialise the events of one object (striped by key).
 const STRIPES: usize = 64;
 
