@@ -87,6 +87,13 @@ async fn an_upload_gets_its_route_and_a_delete_loses_it_without_update() {
     let (s3, svc) = rig(&[]).await;
     let seed = s3.client();
     let key = "fresh/a b+c.txt";
+    // Asked for before it exists: 404, and the miss is remembered for a while.
+    assert_eq!(
+        svc.get(&format!("/{PUBLIC}/fresh/a%20b+c.txt"))
+            .await
+            .status(),
+        404
+    );
     seed.put(PUBLIC, key, b"hello".to_vec()).await;
     assert!(
         within(Duration::from_secs(1), || registered_in(&svc, key)
@@ -99,7 +106,12 @@ async fn an_upload_gets_its_route_and_a_delete_loses_it_without_update() {
     assert!(notifier(&s3).idle(Duration::from_secs(5)).await);
     assert_eq!(seed.manifest_keys(PUBLIC).await, vec![key.to_owned()]);
     let r = svc.get(&format!("/{PUBLIC}/fresh/a%20b+c.txt")).await;
-    assert_eq!(r.status(), 302);
+    assert_eq!(
+        r.status(),
+        302,
+        "the remembered miss does not hide the upload"
+    );
+    assert!(!svc.app.misses.is_missing(0, key, std::time::Instant::now()));
 
     seed.delete(PUBLIC, key).await;
     assert!(
@@ -671,6 +683,13 @@ async fn flowing_events_spare_s3_and_lost_events_fall_back_to_verifying() {
         assert_eq!(svc.get(&format!("/{PUBLIC}/f{i}.txt")).await.status(), 302);
     }
     assert_eq!(s3.stats().count("HeadObject"), heads + 4);
+    let m = svc.metrics().await;
+    assert_eq!(metric(&m, "parparchik_redirects_total"), Some(9.0));
+    assert_eq!(
+        metric(&m, "parparchik_redirect_s3_calls_total"),
+        Some(4.0),
+        "one HEAD for each verified redirect"
+    );
 
     // Events flow again and a sync agrees: trusted again.
     notifier(&s3).set_delivery(Delivery::Deliver);

@@ -45,6 +45,15 @@ impl std::fmt::Display for SnsError {
 
 impl std::error::Error for SnsError {}
 
+/// Refuses signature versions other than 2, before anything is fetched for them.
+pub fn check_version(m: &SnsMessage) -> Result<(), SnsError> {
+    if m.signature_version == "2" {
+        Ok(())
+    } else {
+        Err(SnsError::UnsupportedVersion(m.signature_version.clone()))
+    }
+}
+
 /// The text SNS signs: `Name\nValue\n` for each signed field, in this order.
 pub fn string_to_sign(m: &SnsMessage) -> Result<String, SnsError> {
     let mut out = String::with_capacity(m.message.len() + 512);
@@ -118,9 +127,7 @@ pub fn verify(
     now: UnixTime,
 ) -> Result<(), SnsError> {
     use base64::Engine as _;
-    if m.signature_version != "2" {
-        return Err(SnsError::UnsupportedVersion(m.signature_version.clone()));
-    }
+    check_version(m)?;
     let text = string_to_sign(m)?;
     let signature = base64::engine::general_purpose::STANDARD
         .decode(m.signature.trim())

@@ -12,7 +12,7 @@ use super::router::{BucketRef, Route};
 use crate::app::App;
 use crate::registry::Entry;
 use crate::s3::S3Error;
-use crate::s3::client::PAST_THE_BREAKER;
+use crate::s3::client::{CALLS_IN_REQUEST, PAST_THE_BREAKER};
 use crate::storage::{locate, persist, sync};
 use crate::warn;
 
@@ -344,12 +344,24 @@ async fn download(app: &Arc<App>, method: &Method, bucket: BucketRef, key: &str)
     // The check runs on its own task: when S3 is slow the route is answered from the
     // registry at the deadline while the check goes on and updates the registry (and
     // the manifests) when S3 answers; a client that hangs up cancels nothing.
-    let check = tokio::spawn(confirm(Arc::clone(app), key.to_owned()));
-    match tokio::time::timeout(app.config.storage.verify_deadline, check).await {
-        Ok(Ok(Ok(entry))) => answer(app, method, bucket, key, entry.as_deref()),
+    // The task counts its own S3 calls (a task-local does not cross `spawn`), added to
+    // the request's when it answers in time.
+    let check = tokio::spawn(CALLS_IN_REQUEST.scope(std::cell::Cell::new(0), {
+        let (app, key) = (Arc::clone(app), key.to_owned());
+        async move {
+            let found = confirm(app, key).await;
+            (found, CALLS_IN_REQUEST.with(std::cell::Cell::get))
+        }
+    }));
+    let checked = tokio::time::timeout(app.config.storage.verify_deadline, check).await;
+    if let Ok(Ok((_, calls))) = &checked {
+        let _ = CALLS_IN_REQUEST.try_with(|c| c.set(c.get() + calls));
+    }
+    match checked {
+        Ok(Ok((Ok(entry), _))) => answer(app, method, bucket, key, entry.as_deref()),
         // S3 failed, refused the key, did not answer by the deadline, or the check
         // panicked: the failure itself was noted by `confirm`.
-        Ok(Ok(Err(_)) | Err(_)) | Err(_) => stale(app, method, bucket, key, &known),
+        Ok(Ok((Err(_), _)) | Err(_)) | Err(_) => stale(app, method, bucket, key, &known),
     }
 }
 

@@ -86,6 +86,9 @@ fn refuse(app: &App, e: &SnsError) -> Response<Body> {
 }
 
 async fn verify(app: &App, m: &SnsMessage) -> Result<(), SnsError> {
+    // Nothing is fetched for a message that could not be verified anyway.
+    sns::check_version(m)?;
+    sns::string_to_sign(m)?;
     let url = sns::allowed_url(
         "SigningCertURL",
         &m.signing_cert_url,
