@@ -24,7 +24,7 @@ use crate::app::App;
 use crate::events::metrics::{BucketView, EventMetrics, EventOutcome, EventType};
 use crate::events::order::Stamp;
 use crate::events::parse::{Change, Notice, Record};
-use crate::events::trust::{self, BucketTrust};
+use crate::events::trust::BucketTrust;
 use crate::keycache::KeyCache;
 use crate::registry::{Dirty, Entry};
 use crate::s3::S3Error;
@@ -181,7 +181,8 @@ pub fn observe_syncs(app: &App) {
 
 /// Whether `entry` may be redirected without asking S3 because its bucket's events are
 /// trusted and it was confirmed (by an event, S3 or an agreeing sync) within
-/// `PARPARCHIK_EVENTS_VERIFY_TTL`.
+/// `PARPARCHIK_EVENTS_VERIFY_TTL`: `events::trust::fresh`, read from the atomic mirror
+/// of the buckets' states so that a redirect takes no lock.
 pub fn vouched(app: &App, entry: &Entry) -> bool {
     if !app.config.events.enabled() {
         return false;
@@ -197,17 +198,6 @@ pub fn vouched(app: &App, entry: &Entry) -> bool {
         return true;
     }
     crate::storage::locate::confirmed_within(app, entry, ttl_ms)
-}
-
-/// Whether the route of `entry` would be served without asking S3 by the trust alone
-/// (for tests and `/status`): `events::trust::fresh` on the bucket's state.
-pub fn bucket_fresh(app: &App, bucket: usize) -> bool {
-    observe_syncs(app);
-    let ttl_ms = u64::try_from(app.config.events.verify_ttl.as_millis()).unwrap_or(u64::MAX);
-    let trust = app.events.trust();
-    trust
-        .get(bucket)
-        .is_some_and(|t| trust::fresh(t, None, app.now_ms(), ttl_ms))
 }
 
 /// What `/status` shows about events.
