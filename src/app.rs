@@ -44,6 +44,8 @@ pub struct App {
     /// Redirect URLs built for the files people ask for.
     pub redirect_urls: KeyCache<crate::http::handlers::UrlSlot>,
     pub sync: SyncState,
+    /// Bucket notifications: last applied event per object, trust per bucket, counters.
+    pub events: crate::storage::events::EventsState,
     pub rate_limiter: Option<RateLimiter>,
     /// `Cache-Control` of redirects, parsed once.
     pub redirect_cache_control: hyper::header::HeaderValue,
@@ -103,6 +105,7 @@ impl App {
             redirect_urls: KeyCache::new(CACHED_FILES),
             misses: MissCache::new(config.storage.miss_ttl, config.storage.miss_cache_entries),
             sync: SyncState::default(),
+            events: crate::storage::events::EventsState::new(config.buckets.len()),
             rate_limiter: config
                 .rate_limit
                 .map(|(rate, burst)| RateLimiter::new(rate, burst)),

@@ -9,6 +9,7 @@ pub mod app;
 pub mod cli;
 pub mod config;
 pub mod credentials;
+pub mod events;
 pub mod http;
 pub mod keycache;
 pub mod log;

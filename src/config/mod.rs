@@ -6,6 +6,7 @@
 use std::fmt;
 use std::time::Duration;
 
+pub mod events;
 pub mod variables;
 
 use crate::s3::endpoint::Endpoint;
@@ -85,6 +86,8 @@ pub struct Config {
     pub s3_ca_file: Option<std::path::PathBuf>,
     /// How the layer between the registry and S3 protects itself and the routes.
     pub storage: StorageSettings,
+    /// Bucket notifications (`POST /events`).
+    pub events: events::EventsSettings,
 }
 
 /// Limits of the layer between the registry and S3 (see README, "Failure behaviour").
@@ -494,6 +497,7 @@ impl Config {
             };
 
         let storage = StorageSettings::from_lookup(&get)?;
+        let events = events::EventsSettings::from_lookup(&get)?;
         // The credential chain's variables are checked here, so a half-configured
         // source stops the process at start like any other bad variable.
         let credential_chain = crate::credentials::ChainSettings::from_lookup(
@@ -512,6 +516,7 @@ impl Config {
 
         Ok(Config {
             storage,
+            events,
             api_keys: ApiKeys(api_keys),
             rate_limit,
             buckets,

@@ -35,6 +35,8 @@ pub enum Route {
     Update,
     Relocate,
     Metrics,
+    /// `POST /events`: bucket notifications (404 unless enabled).
+    Events,
     Download {
         bucket: BucketRef,
         key: String,
@@ -53,6 +55,7 @@ impl Route {
             Route::Update => EndpointKind::Update,
             Route::Relocate => EndpointKind::Relocate,
             Route::Metrics => EndpointKind::Metrics,
+            Route::Events => EndpointKind::Events,
             Route::Download { .. } | Route::BadKey(_) => EndpointKind::Download,
             Route::NotFound => EndpointKind::Other,
         }
@@ -68,6 +71,7 @@ pub fn route(path: &str, buckets: &[BucketConfig]) -> Route {
         "/update" => return Route::Update,
         "/relocate" => return Route::Relocate,
         "/metrics" => return Route::Metrics,
+        "/events" => return Route::Events,
         _ => {}
     }
     let Some(rest) = path.strip_prefix('/') else {
