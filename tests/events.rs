@@ -160,6 +160,47 @@ async fn an_upload_gets_its_route_and_a_delete_loses_it_without_update() {
 }
 
 #[tokio::test]
+async fn with_a_journal_an_event_is_one_small_record() {
+    let (s3, svc) = rig(&[("PARPARCHIK_MANIFEST_COMPACT_INTERVAL", "60")]).await;
+    let seed = s3.client();
+    seed.put(PUBLIC, "journaled.txt", b"j".to_vec()).await;
+    assert!(notifier(&s3).idle(Duration::from_secs(5)).await);
+    assert_eq!(
+        registered_in(&svc, "journaled.txt").as_deref(),
+        Some(PUBLIC)
+    );
+    // Saved before the event was answered, as a journal record beside the manifest.
+    assert_eq!(
+        seed.manifest_keys(PUBLIC).await,
+        vec!["journaled.txt".to_owned()]
+    );
+    assert!(
+        !seed
+            .list_keys(
+                PUBLIC,
+                &format!(
+                    "{}{}",
+                    common::MANIFEST,
+                    parparchik::registry::journal::SUFFIX
+                )
+            )
+            .await
+            .is_empty(),
+        "a journal record"
+    );
+    // The records' own notifications are the service's objects: ignored.
+    assert!(
+        metric_of(
+            &svc,
+            "parparchik_events_total{type=\"created\",outcome=\"own_object\"}"
+        )
+        .await
+            >= 1.0
+    );
+    svc.stop().await;
+}
+
+#[tokio::test]
 async fn a_move_between_buckets_moves_the_route() {
     let (s3, svc) = rig(&[]).await;
     let seed = s3.client();
