@@ -70,9 +70,9 @@ ready() {
 metric() { curl -s "$1/metrics" | awk -v s="$2" '$1 == s { print $2 }'; }
 
 for _ in $(seq 100); do curl -s -o /dev/null "$S3" && break; sleep 0.05; done
-# Seeded before the services start (their start-up sync registers them): the steady
-# state of a service whose events have been flowing. (Applying 10 000 events one by one
-# costs 10 000 whole-manifest writes today; see BENCHMARKS.md.)
+# Seeded before the services start: their start-up sync registers every object (the
+# emitter retries each event for a few seconds, so some of the seeding's events may
+# still arrive once the events service listens; they change nothing).
 log "seeding $N objects"
 "$BIN/bench-seed" --objects "$N" --endpoint "$S3" --routes "$WORK/routes.txt" >"$WORK/seed.out"
 tail -1 "$WORK/seed.out" >&2
