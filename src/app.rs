@@ -44,6 +44,8 @@ pub struct App {
     /// Redirect URLs built for the files people ask for.
     pub redirect_urls: KeyCache<crate::http::handlers::UrlSlot>,
     pub sync: SyncState,
+    /// Bucket notifications: last applied event per object, trust per bucket, counters.
+    pub events: crate::storage::events::EventsState,
     pub rate_limiter: Option<RateLimiter>,
     /// Ids for requests that bring none (`X-Request-Id`).
     pub request_ids: crate::http::request_id::RequestIds,
@@ -106,6 +108,7 @@ impl App {
             misses: MissCache::new(config.storage.miss_ttl, config.storage.miss_cache_entries),
             sync: SyncState::default(),
             request_ids: crate::http::request_id::RequestIds::new(),
+            events: crate::storage::events::EventsState::new(config.buckets.len()),
             rate_limiter: config
                 .rate_limit
                 .map(|(rate, burst)| RateLimiter::new(rate, burst)),

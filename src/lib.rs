@@ -11,6 +11,7 @@ pub mod check;
 pub mod cli;
 pub mod config;
 pub mod credentials;
+pub mod events;
 pub mod http;
 pub mod keycache;
 pub mod log;

@@ -20,11 +20,12 @@ pub enum EndpointKind {
     Probe,
     Metrics,
     Browse,
+    Events,
     Other,
 }
 
 impl EndpointKind {
-    pub const ALL: [EndpointKind; 9] = [
+    pub const ALL: [EndpointKind; 10] = [
         EndpointKind::Download,
         EndpointKind::Update,
         EndpointKind::Relocate,
@@ -33,6 +34,7 @@ impl EndpointKind {
         EndpointKind::Probe,
         EndpointKind::Metrics,
         EndpointKind::Browse,
+        EndpointKind::Events,
         EndpointKind::Other,
     ];
     pub fn label(self) -> &'static str {
@@ -45,14 +47,15 @@ impl EndpointKind {
             EndpointKind::Probe => "probe",
             EndpointKind::Metrics => "metrics",
             EndpointKind::Browse => "browse",
+            EndpointKind::Events => "events",
             EndpointKind::Other => "other",
         }
     }
 }
 
 /// The status codes the service answers with; anything else is counted as `other`.
-const STATUSES: [u16; 14] = [
-    200, 302, 400, 401, 404, 405, 413, 414, 429, 431, 499, 500, 503, 0,
+const STATUSES: [u16; 17] = [
+    200, 302, 400, 401, 403, 404, 405, 408, 413, 414, 429, 431, 499, 500, 502, 503, 0,
 ];
 
 fn status_slot(status: u16) -> usize {
@@ -203,6 +206,10 @@ pub struct Metrics {
     /// Credentials fetched (or re-read after a change), and attempts that failed.
     pub credential_refreshes_ok: AtomicU64,
     pub credential_refreshes_failed: AtomicU64,
+    /// Redirects answered, and the S3 calls made while answering them: their ratio is
+    /// what a redirect costs in S3 requests.
+    pub redirects: AtomicU64,
+    pub redirect_s3_calls: AtomicU64,
 }
 
 impl Metrics {
@@ -215,6 +222,13 @@ impl Metrics {
     pub fn record_s3(&self, op: S3Op, outcome: S3Outcome, elapsed: Duration) {
         self.s3_calls[op as usize][outcome as usize].fetch_add(1, Relaxed);
         self.s3_seconds[op as usize].observe(elapsed);
+    }
+
+    /// A redirect was answered after `s3_calls` S3 calls.
+    pub fn record_redirect(&self, s3_calls: u32) {
+        self.redirects.fetch_add(1, Relaxed);
+        self.redirect_s3_calls
+            .fetch_add(u64::from(s3_calls), Relaxed);
     }
 
     pub fn record_listing_loop(&self) {
@@ -359,6 +373,16 @@ pub fn render(figures: &RegistryFigures, metrics: &Metrics, ready: bool) -> Stri
             "parparchik_miss_cache_hits_total",
             "Downloads of keys S3 recently proved missing, answered 404 without asking again.",
             &metrics.miss_cache_hits,
+        ),
+        (
+            "parparchik_redirects_total",
+            "Downloads answered with a redirect.",
+            &metrics.redirects,
+        ),
+        (
+            "parparchik_redirect_s3_calls_total",
+            "S3 calls made while answering downloads that were redirected (divided by parparchik_redirects_total: S3 calls per redirect).",
+            &metrics.redirect_s3_calls,
         ),
     ];
     for (name, help, value) in counters {

@@ -34,7 +34,7 @@ use settings::Settings;
 
 #[tokio::main]
 async fn main() -> ExitCode {
-    let settings = Settings::from_env();
+    let mut settings = Settings::from_env();
     if settings.app_url.is_none() && !settings.app_bin.is_file() {
         eprintln!(
             "parparchik-e2e: the service binary {} does not exist.\n\
@@ -54,6 +54,12 @@ async fn main() -> ExitCode {
         return ExitCode::from(2);
     }
 
+    // The suite starts both the S3 and the service: the S3 sends them its notifications.
+    if settings.s3_endpoint.is_none() && settings.app_url.is_none() {
+        settings
+            .events_token
+            .get_or_insert_with(|| format!("e2e-events-token-{nanos}"));
+    }
     let mut report = Report::default();
     let log = run(&settings, &work, &format!("e2e-{nanos}"), &mut report).await;
 
@@ -135,6 +141,12 @@ async fn run(
                     ""
                 }
             );
+            if let Some(s3) = &embedded {
+                s3.notifier().set_target(Some(local_s3::NotifyTarget {
+                    url: format!("{}/events", service.base),
+                    token: settings.events_token.clone(),
+                }));
+            }
             let probe = reqwest::Client::new();
             let ready = service.wait_ready(&probe, Duration::from_secs(30)).await;
             let ready_ok = report.check(

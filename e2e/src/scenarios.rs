@@ -404,6 +404,8 @@ pub async fn run_all(ctx: &mut Ctx, r: &mut Report) {
     finished(r, "relocate", res);
     let res = browse::in_a_browser(ctx, r).await;
     finished(r, "browse page in a browser", res);
+    let res = events(ctx, r).await;
+    finished(r, "events", res);
 }
 
 fn finished(r: &mut Report, scenario: &str, res: Outcome) {
@@ -907,6 +909,129 @@ async fn relocate(ctx: &Ctx, r: &mut Report) -> Outcome {
 
 /// Deletes what this run uploaded, from both buckets, then lets the service re-sync
 /// its manifests (`/list`). Best effort: problems are reported, not counted.
+/// The events' counter `parparchik_events_total{type=…,outcome="applied"}`.
+async fn applied_events(ctx: &Ctx, kind: &str) -> Result<f64, String> {
+    let text = ctx.get("/metrics").await?.text();
+    Ok(metric(
+        &text,
+        &format!("parparchik_events_total{{type=\"{kind}\",outcome=\"applied\"}}"),
+    )
+    .unwrap_or(0.0))
+}
+
+/// The service's `parparchik_volume_files{volume=bucket}`: files registered there.
+async fn volume_files(ctx: &Ctx, bucket: &str) -> Result<f64, String> {
+    let text = ctx.get("/metrics").await?.text();
+    Ok(metric(
+        &text,
+        &format!("parparchik_volume_files{{volume=\"{bucket}\"}}"),
+    )
+    .unwrap_or(0.0))
+}
+
+/// Polls `probe` every 50 ms for at most `limit`; whether it turned true.
+async fn within<F, Fut>(limit: Duration, mut probe: F) -> Result<bool, String>
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Result<bool, String>>,
+{
+    let deadline = std::time::Instant::now() + limit;
+    loop {
+        if probe().await? {
+            return Ok(true);
+        }
+        if std::time::Instant::now() >= deadline {
+            return Ok(false);
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+/// Instant routes (issue #15): an upload is registered (and in the manifest) and a
+/// delete forgotten through the S3's notifications, without any request naming the
+/// file. Skipped, with the reason, when the service has no events endpoint or the S3
+/// under test sends it no events.
+async fn events(ctx: &Ctx, r: &mut Report) -> Outcome {
+    let status = ctx.get("/status").await?.json();
+    if status["events"]["enabled"] != json!(true) {
+        r.skip_note(
+            "events: the service under test has no PARPARCHIK_EVENTS_TOKEN (set E2E_EVENTS_TOKEN, and configure the S3 to send notifications to /events)",
+        );
+        return Ok(());
+    }
+    let manifest = manifest_key_of(ctx, &ctx.public).await?;
+    let key = ctx.key("events/instant route.txt");
+    let before = applied_events(ctx, "created").await?;
+    let files_before = volume_files(ctx, &ctx.public).await?;
+    ctx.put(&ctx.public, &key, b"instant").await?;
+    // Generous: the first event of a fresh MinIO target can take a moment.
+    if !within(Duration::from_secs(5), || async {
+        Ok(applied_events(ctx, "created").await? > before)
+    })
+    .await?
+    {
+        r.skip_note(format!(
+            "events: the S3 at {} sent no event for an upload within 5 s; configure its notifications (README, Instant routes) to test them",
+            ctx.endpoint
+        ));
+        return Ok(());
+    }
+    let prefix = ctx.key("events/");
+    let registered = within(Duration::from_secs(1), || async {
+        Ok(volume_files(ctx, &ctx.public).await? > files_before)
+    })
+    .await?;
+    r.check(
+        "events: an upload is registered within 1 s, without any request naming it",
+        registered,
+        "parparchik_volume_files did not grow",
+    );
+    r.eq(
+        "events: ... and saved in the manifest (compacted within the journal's interval)",
+        ctx.manifest_keys_within(&ctx.public, &manifest, &prefix, std::slice::from_ref(&key))
+            .await?,
+        vec![key.clone()],
+    );
+    let route = ctx.route(&ctx.public, &key);
+    let resp = ctx.get(&route).await?;
+    r.eq(
+        "events: the uploaded file's route redirects",
+        resp.status,
+        302,
+    );
+
+    let removed_before = applied_events(ctx, "removed").await?;
+    let files_before = volume_files(ctx, &ctx.public).await?;
+    ctx.seed.delete(&ctx.public, &key).await?;
+    let forgotten = within(Duration::from_secs(1), || async {
+        Ok(applied_events(ctx, "removed").await? > removed_before
+            && volume_files(ctx, &ctx.public).await? < files_before)
+    })
+    .await?;
+    r.check(
+        "events: a delete is forgotten within 1 s, without any request naming it",
+        forgotten,
+        "still registered",
+    );
+    r.eq(
+        "events: ... and leaves the manifest",
+        ctx.manifest_keys_within(&ctx.public, &manifest, &prefix, &[])
+            .await?,
+        Vec::<String>::new(),
+    );
+    let resp = ctx.get(&route).await?;
+    r.eq("events: the deleted file's route is 404", resp.status, 404);
+    let status = ctx.get("/status").await?.json();
+    r.check(
+        "events: /status tells the age of the last event",
+        status["last_event_age_s"]
+            .as_f64()
+            .is_some_and(|a| a < 60.0),
+        &status["events"],
+    );
+    Ok(())
+}
+
 pub async fn cleanup(ctx: &Ctx) {
     let keys: Vec<String> = ctx
         .created

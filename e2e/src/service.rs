@@ -60,6 +60,15 @@ impl Service {
             .env("PARPARCHIK_SYNC_INTERVAL", "0")
             // Journal records at once, the manifest compacted within a second.
             .env("PARPARCHIK_MANIFEST_COMPACT_INTERVAL", "1")
+            .envs(settings.events_token.as_ref().into_iter().flat_map(|t| {
+                // The other scenarios move files behind the service's back and expect
+                // the very next request to see it; while events are trusted a route
+                // may lag by one event's delivery, so here every redirect is verified.
+                [
+                    ("PARPARCHIK_EVENTS_TOKEN", t.as_str()),
+                    ("PARPARCHIK_EVENTS_VERIFY_TTL", "0"),
+                ]
+            }))
             .stdin(Stdio::null())
             .stdout(file)
             .stderr(file2)

@@ -16,6 +16,10 @@ pub struct Settings {
     /// `E2E_APP_BIN`, else `debug/parparchik` in the target dir (`CARGO_TARGET_DIR`, or
     /// `target/` in the workspace).
     pub app_bin: PathBuf,
+    /// `E2E_EVENTS_TOKEN`: the service's `PARPARCHIK_EVENTS_TOKEN` (and the token the
+    /// embedded S3 sends its notifications with). Unset: a fresh one when the suite
+    /// starts both the S3 and the service, else none.
+    pub events_token: Option<String>,
 }
 
 /// The variable's value, unless unset or empty.
@@ -46,6 +50,7 @@ impl Settings {
             region: var_or("AWS_REGION", "us-east-1"),
             app_url: var("APP_URL").map(|u| u.trim_end_matches('/').to_owned()),
             app_bin,
+            events_token: var("E2E_EVENTS_TOKEN"),
         }
     }
 }

@@ -6,6 +6,7 @@
 use std::fmt;
 use std::time::Duration;
 
+pub mod events;
 pub mod variables;
 
 use crate::s3::endpoint::Endpoint;
@@ -89,6 +90,8 @@ pub struct Config {
     pub log: crate::log::Settings,
     /// `PARPARCHIK_BROWSE`: the HTML listing at `/browse/`.
     pub browse: bool,
+    /// Bucket notifications (`POST /events`).
+    pub events: events::EventsSettings,
 }
 
 /// Limits of the layer between the registry and S3 (see README, "Failure behaviour").
@@ -545,6 +548,7 @@ impl Config {
             };
 
         let storage = StorageSettings::from_lookup(&get)?;
+        let events = events::EventsSettings::from_lookup(&get)?;
         // The credential chain's variables are checked here, so a half-configured
         // source stops the process at start like any other bad variable.
         let credential_chain = crate::credentials::ChainSettings::from_lookup(
@@ -568,6 +572,7 @@ impl Config {
             log,
             browse,
             storage,
+            events,
             api_keys: ApiKeys(api_keys),
             rate_limit,
             buckets,

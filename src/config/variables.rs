@@ -265,6 +265,26 @@ pub const VARIABLES: &[Variable] = &[
         "seconds a manifest may lag behind its journal of changes; 0 rewrites it whole with every change",
     ),
     parser(
+        "PARPARCHIK_EVENTS_TOKEN",
+        "—",
+        "secret bucket notifications must carry in Authorization (Bearer or Basic password); enables POST /events",
+    ),
+    parser(
+        "PARPARCHIK_EVENTS_VERIFY_TTL",
+        "300",
+        "seconds a route confirmed by an event or a sync redirects without asking S3 while the bucket's events are trusted",
+    ),
+    parser(
+        "PARPARCHIK_EVENTS_MAX_BYTES",
+        "1048576",
+        "largest notification body accepted (413 beyond)",
+    ),
+    parser(
+        "PARPARCHIK_EVENTS_SNS_HOSTS",
+        "—",
+        "comma-separated SNS host patterns (sns.*.amazonaws.com); when set, SNS subscriptions are confirmed and SNS signatures verified",
+    ),
+    parser(
         "PARPARCHIK_REDIRECT_CACHE_CONTROL",
         "no-store",
         "Cache-Control of redirects",

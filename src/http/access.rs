@@ -12,7 +12,7 @@ use std::time::Instant;
 use hyper::HeaderMap;
 
 /// Equality whose time depends on the lengths only, not on where the inputs differ.
-fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
+pub(crate) fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
     let mut diff = a.len() ^ b.len();
     for i in 0..a.len().max(b.len()) {
         let x = a.get(i).copied().unwrap_or(0);

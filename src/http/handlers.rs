@@ -12,7 +12,7 @@ use super::router::{BucketRef, Route};
 use crate::app::App;
 use crate::registry::Entry;
 use crate::s3::S3Error;
-use crate::s3::client::PAST_THE_BREAKER;
+use crate::s3::client::{CALLS_IN_REQUEST, PAST_THE_BREAKER};
 use crate::storage::{locate, persist, sync};
 use crate::warn;
 
@@ -38,6 +38,8 @@ pub async fn handle(
             PAST_THE_BREAKER.scope((), relocate(app, query)).await
         }
         Route::Relocate => respond::method_not_allowed("POST"),
+        // Served by `http::events` with the request body; reached here only without one.
+        Route::Events => respond::not_found(),
         Route::NotFound => respond::not_found(),
         _ if !read_only => respond::method_not_allowed(GET_HEAD),
         Route::Health => respond::json(
@@ -96,6 +98,7 @@ fn status(app: &App) -> Response<Body> {
             json!({"finished_at": r.finished_at, "outcome": "failed", "error": e.to_string()})
         }
     });
+    let events = crate::storage::events::status(app);
     respond::json(
         StatusCode::OK,
         &json!({
@@ -118,6 +121,9 @@ fn status(app: &App) -> Response<Body> {
             // Where the credentials come from and until when; never a key.
             "credentials": app.credentials.status(),
             "presign_expires_seconds": c.presign_expires,
+            "events_trusted": events["trusted"] == json!(true),
+            "last_event_age_s": events["last_event_age_s"].clone(),
+            "events": events,
         }),
     )
 }
@@ -125,7 +131,8 @@ fn status(app: &App) -> Response<Body> {
 fn metrics(app: &App) -> Response<Body> {
     let now = time::OffsetDateTime::now_utc().unix_timestamp();
     let figures = app.registry.figures(&app.bucket_names(), now);
-    let text = crate::metrics::render(&figures, &app.metrics, app.is_ready());
+    let mut text = crate::metrics::render(&figures, &app.metrics, app.is_ready());
+    crate::storage::events::render_metrics(app, &mut text);
     respond::text(StatusCode::OK, "text/plain; version=0.0.4", text)
 }
 
@@ -183,6 +190,21 @@ async fn persist_quietly(app: &App, dirty: crate::registry::Dirty) {
     }
 }
 
+/// What an explicit API answer about `entry` must wait for: the buckets it changed, and,
+/// when another request or a bucket notification made the same change a moment before
+/// and its write is still under way, the entry's bucket (an unchanged manifest is not
+/// written again, so this only waits for the write in flight).
+fn answer_depends_on(
+    app: &App,
+    dirty: crate::registry::Dirty,
+    entry: Option<&Entry>,
+) -> crate::registry::Dirty {
+    match entry {
+        Some(e) if dirty.is_empty() && !app.manifests.settled() => dirty.with(e.bucket),
+        _ => dirty,
+    }
+}
+
 async fn update(app: &App, query: Option<&str>) -> Response<Body> {
     let key = match decode::filename(query) {
         Ok(k) => k,
@@ -197,7 +219,8 @@ async fn update(app: &App, query: Option<&str>) -> Response<Body> {
     match locate::locate(app, &key).await {
         Ok(found) => {
             app.note_storage_ok();
-            persist_quietly(app, found.dirty).await;
+            let dirty = answer_depends_on(app, found.dirty, found.entry.as_deref());
+            persist_quietly(app, dirty).await;
             match found.entry {
                 Some(e) => respond::json(
                     StatusCode::OK,
@@ -233,10 +256,11 @@ async fn relocate(app: &App, query: Option<&str>) -> Response<Body> {
         }
     };
     app.note_storage_ok();
-    let persisted = if r.dirty.is_empty() {
+    let dirty = answer_depends_on(app, r.dirty, r.entry.as_deref());
+    let persisted = if dirty.is_empty() {
         Ok(())
     } else {
-        persist::persist(app, r.dirty).await
+        persist::persist(app, dirty).await
     };
     let Some(entry) = r.entry else {
         return respond::json(
@@ -343,18 +367,32 @@ async fn download(app: &Arc<App>, method: &Method, bucket: BucketRef, key: &str)
     let Some(known) = app.registry.get(key) else {
         return download_unknown(app, method, bucket, key).await;
     };
-    if ttl_ms > 0 && crate::storage::locate::confirmed_within(app, &known, ttl_ms) {
+    if (ttl_ms > 0 && crate::storage::locate::confirmed_within(app, &known, ttl_ms))
+        || crate::storage::events::vouched(app, &known)
+    {
         return answer(app, method, bucket, key, Some(&known));
     }
     // The check runs on its own task: when S3 is slow the route is answered from the
     // registry at the deadline while the check goes on and updates the registry (and
     // the manifests) when S3 answers; a client that hangs up cancels nothing.
-    let check = tokio::spawn(confirm(Arc::clone(app), key.to_owned()));
-    match tokio::time::timeout(app.config.storage.verify_deadline, check).await {
-        Ok(Ok(Ok(entry))) => answer(app, method, bucket, key, entry.as_deref()),
+    // The task counts its own S3 calls (a task-local does not cross `spawn`), added to
+    // the request's when it answers in time.
+    let check = tokio::spawn(CALLS_IN_REQUEST.scope(std::cell::Cell::new(0), {
+        let (app, key) = (Arc::clone(app), key.to_owned());
+        async move {
+            let found = confirm(app, key).await;
+            (found, CALLS_IN_REQUEST.with(std::cell::Cell::get))
+        }
+    }));
+    let checked = tokio::time::timeout(app.config.storage.verify_deadline, check).await;
+    if let Ok(Ok((_, calls))) = &checked {
+        let _ = CALLS_IN_REQUEST.try_with(|c| c.set(c.get() + calls));
+    }
+    match checked {
+        Ok(Ok((Ok(entry), _))) => answer(app, method, bucket, key, entry.as_deref()),
         // S3 failed, refused the key, did not answer by the deadline, or the check
         // panicked: the failure itself was noted by `confirm`.
-        Ok(Ok(Err(_)) | Err(_)) | Err(_) => stale(app, method, bucket, key, &known),
+        Ok(Ok((Err(_), _)) | Err(_)) | Err(_) => stale(app, method, bucket, key, &known),
     }
 }
 

@@ -39,6 +39,8 @@ pub enum Route {
     Browse {
         folder: String,
     },
+    /// `POST /events`: bucket notifications (404 unless enabled).
+    Events,
     Download {
         bucket: BucketRef,
         key: String,
@@ -58,6 +60,7 @@ impl Route {
             Route::Relocate => EndpointKind::Relocate,
             Route::Metrics => EndpointKind::Metrics,
             Route::Browse { .. } => EndpointKind::Browse,
+            Route::Events => EndpointKind::Events,
             Route::Download { .. } | Route::BadKey(_) => EndpointKind::Download,
             Route::NotFound => EndpointKind::Other,
         }
@@ -73,6 +76,7 @@ pub fn route(path: &str, buckets: &[BucketConfig]) -> Route {
         "/update" => return Route::Update,
         "/relocate" => return Route::Relocate,
         "/metrics" => return Route::Metrics,
+        "/events" => return Route::Events,
         _ => {}
     }
     // A bucket literally named `browse` keeps its download routes (they are the

@@ -84,6 +84,10 @@ async fn serve_request(app: Arc<App>, peer: SocketAddr, req: Request<Incoming>) 
         )
     } else if is_probe {
         handled(&app, &method, &route, query).await
+    } else if route == Route::Events {
+        // Its own token (MinIO and SNS cannot send an API key), and no rate limit: a
+        // burst of notifications is one sender catching up, not a client to slow down.
+        counted(super::events::handle(&app, &method, req)).await
     } else {
         // The key is checked first so that the limit can keep apart the budgets of
         // requests with and without a valid key: failed attempts from an address never
@@ -133,6 +137,11 @@ impl Unanswered<'_> {
     fn done(&mut self, status: u16, s3_calls: Option<u32>) {
         let elapsed = self.started.elapsed();
         self.app.metrics.record_request(self.kind, status, elapsed);
+        if let (crate::metrics::EndpointKind::Download, 302, Some(calls)) =
+            (self.kind, status, s3_calls)
+        {
+            self.app.metrics.record_redirect(calls);
+        }
         // Path and query are the client's own words (shortened by the renderer);
         // Location (which may carry a signature) is never logged.
         crate::log::access(&crate::log::Access {
@@ -161,9 +170,14 @@ async fn handled(
     route: &Route,
     query: Option<&str>,
 ) -> (Response<Body>, u32) {
+    counted(handlers::handle(app, method, route, query)).await
+}
+
+/// `answer`'s response and the S3 calls made while producing it.
+async fn counted(answer: impl Future<Output = Response<Body>>) -> (Response<Body>, u32) {
     CALLS_IN_REQUEST
         .scope(Cell::new(0), async {
-            let r = handlers::handle(app, method, route, query).await;
+            let r = answer.await;
             (r, CALLS_IN_REQUEST.with(Cell::get))
         })
         .await

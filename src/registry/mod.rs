@@ -11,6 +11,7 @@ pub mod manifest;
 pub mod reconcile;
 
 use std::collections::{HashMap, HashSet};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, RwLock, RwLockReadGuard, RwLockWriteGuard};
 
 pub use entry::Entry;
@@ -165,6 +166,10 @@ impl State {
 #[derive(Default)]
 pub struct Registry {
     state: RwLock<State>,
+    /// Replaces so far, and the buckets where the last one found changes that no
+    /// request or event had told the registry (for the bucket notifications' trust).
+    replaces: AtomicU64,
+    unannounced: AtomicU64,
 }
 
 impl Registry {
@@ -308,8 +313,12 @@ impl Registry {
             }
             changes[bucket].add(key);
         };
+        // Keys the listing adds, moves or drops that no change since `since` explains:
+        // news to the registry (metadata alone does not count: routes did not change).
+        let mut unannounced = Dirty::default();
         {
             let old = self.read();
+            let told = |key: &str| old.touched.get(key).is_some_and(|seq| *seq > since);
             for entry in new.files {
                 match old.files.get(entry.key.as_str()) {
                     Some(o) if *o.0 == entry => {
@@ -319,11 +328,17 @@ impl Registry {
                         dirty = dirty.with(o.0.bucket).with(entry.bucket);
                         changed(o.0.bucket, &entry.key);
                         changed(entry.bucket, &entry.key);
+                        if o.0.bucket != entry.bucket && !told(&entry.key) {
+                            unannounced = unannounced.with(o.0.bucket).with(entry.bucket);
+                        }
                         files.insert(Held(Arc::new(entry)));
                     }
                     None => {
                         dirty = dirty.with(entry.bucket);
                         changed(entry.bucket, &entry.key);
+                        if !told(&entry.key) {
+                            unannounced = unannounced.with(entry.bucket);
+                        }
                         files.insert(Held(Arc::new(entry)));
                     }
                 }
@@ -332,6 +347,9 @@ impl Registry {
                 if !files.contains(o.0.key.as_str()) {
                     dirty = dirty.with(o.0.bucket);
                     changed(o.0.bucket, &o.0.key);
+                    if !told(&o.0.key) {
+                        unannounced = unannounced.with(o.0.bucket);
+                    }
                 }
             }
         }
@@ -369,7 +387,16 @@ impl Registry {
         state.touched.clear();
         state.files = files;
         state.duplicates = new.duplicates;
+        self.unannounced.store(unannounced.0, Ordering::Release);
+        self.replaces.fetch_add(1, Ordering::AcqRel);
         dirty
+    }
+
+    /// How many replaces (syncs) ran, and the buckets where the last one found keys
+    /// added, moved or removed that no request or event had told the registry.
+    pub fn last_replace(&self) -> (u64, Dirty) {
+        let count = self.replaces.load(Ordering::Acquire);
+        (count, Dirty(self.unannounced.load(Ordering::Acquire)))
     }
 
     /// Per bucket: how many entries it has now, and how many of them `new` would drop
@@ -526,6 +553,38 @@ mod tests {
             "a removal newer than the listing is kept"
         );
         assert!(r.get("stale").is_some());
+    }
+
+    #[test]
+    fn replace_tells_what_nothing_announced() {
+        let r = Registry::default();
+        r.upsert(Entry::new("kept", 0, 1, "t"));
+        r.upsert(Entry::new("moved", 0, 1, "t"));
+        r.upsert(Entry::new("gone", 2, 1, "t"));
+        assert_eq!(r.last_replace(), (0, Dirty::default()));
+        let since = r.mutation_seq();
+        // Told during the listing: an event registered "told".
+        r.upsert(Entry::new("told", 1, 1, "t"));
+        let mut listing = Reconciled::default();
+        listing.files.push(Entry::new("kept", 0, 9, "t"));
+        listing.files.push(Entry::new("moved", 1, 1, "t"));
+        listing.files.push(Entry::new("told", 1, 1, "t"));
+        r.replace(listing, since);
+        // "kept" changed size only (no route changed); "moved" 0 -> 1, "gone" dropped.
+        assert_eq!(
+            r.last_replace(),
+            (1, Dirty::default().with(0).with(1).with(2))
+        );
+        let mut again = Reconciled::default();
+        for k in ["kept", "moved", "told"] {
+            again.files.push((*r.get(k).unwrap()).clone());
+        }
+        r.replace(again, r.mutation_seq());
+        assert_eq!(
+            r.last_replace(),
+            (2, Dirty::default()),
+            "a listing that agrees"
+        );
     }
 
     #[test]

@@ -57,9 +57,10 @@ fn register(app: &App, key: &str, bucket: usize, meta: &ObjectMeta) -> (Arc<Entr
     (entry, dirty)
 }
 
-/// Remembers that S3 just confirmed `key` in `bucket`, for `PARPARCHIK_VERIFY_TTL`.
-fn note_confirmed(app: &App, bucket: usize, key: &str) {
-    if !app.config.verify_ttl.is_zero() {
+/// Remembers that S3 (or a bucket notification) just confirmed `key` in `bucket`, for
+/// `PARPARCHIK_VERIFY_TTL` and `PARPARCHIK_EVENTS_VERIFY_TTL`.
+pub(crate) fn note_confirmed(app: &App, bucket: usize, key: &str) {
+    if !app.config.verify_ttl.is_zero() || app.config.events.enabled() {
         let now = app.now_ms();
         app.confirmed.with(bucket, key, || 0, |at| *at = now + 1);
     }

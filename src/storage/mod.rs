@@ -16,6 +16,7 @@
 //! - `merge`: another replica's records or manifest folded in.
 
 pub mod coalesce;
+pub mod events;
 pub mod join;
 pub mod journal;
 pub mod listing;

@@ -20,6 +20,7 @@
 mod access;
 mod compat;
 mod keys;
+mod notify;
 mod server;
 mod stats;
 mod store;
@@ -29,6 +30,7 @@ use std::net::{Ipv4Addr, SocketAddr};
 use std::path::PathBuf;
 
 pub use keys::Keys;
+pub use notify::{Delivery, Notifier, NotifyCounts, NotifyTarget};
 pub use server::LocalS3;
 pub use stats::Stats;
 
@@ -53,6 +55,9 @@ pub struct Config {
     pub keys: Keys,
     /// Serve HTTPS with this certificate instead of plain HTTP.
     pub tls: Option<TlsIdentity>,
+    /// Send MinIO-style bucket notifications there (see [`Notifier`]; the target can
+    /// also be set or changed while the server runs).
+    pub notify: Option<NotifyTarget>,
 }
 
 /// A certificate chain and its private key, both PEM.
@@ -78,6 +83,7 @@ impl Config {
             public_buckets: Vec::new(),
             keys: Keys::default(),
             tls: None,
+            notify: None,
         }
     }
 }
@@ -94,6 +100,7 @@ impl fmt::Debug for Config {
             .field("public_buckets", &self.public_buckets)
             .field("keys", &self.keys)
             .field("tls", &self.tls.is_some())
+            .field("notify", &self.notify)
             .finish()
     }
 }

@@ -7,12 +7,15 @@ use std::process::ExitCode;
 use local_s3::{Config, LocalS3};
 
 const USAGE: &str = "\
-usage: local-s3 [--addr HOST:PORT] [--data DIR] [--bucket NAME[:public]]...
+usage: local-s3 [--addr HOST:PORT] [--data DIR] [--bucket NAME[:public]]... [--notify URL]
 
   --addr    address to listen on (default 127.0.0.1:9000)
   --data    data directory, created if missing (default .devdata/s3)
   --bucket  bucket to create; ':public' allows anonymous GET/HEAD of its objects
             (default: public-bucket:public and private-bucket)
+  --notify  POST MinIO-format bucket notifications of puts, copies and deletes to
+            this URL (e.g. http://127.0.0.1:8080/events), with
+            Authorization: Bearer $LOCAL_S3_NOTIFY_TOKEN when that is set
 
 Credentials come from AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY
 (default minioadmin / minioadmin).";
@@ -23,6 +26,8 @@ struct Args {
     data: PathBuf,
     /// (name, public)
     buckets: Vec<(String, bool)>,
+    /// Where bucket notifications go.
+    notify: Option<String>,
 }
 
 /// `Ok(None)` means help was asked for.
@@ -31,6 +36,7 @@ fn parse_args(mut args: impl Iterator<Item = String>) -> Result<Option<Args>, St
         addr: SocketAddr::from(([127, 0, 0, 1], 9000)),
         data: PathBuf::from(".devdata/s3"),
         buckets: Vec::new(),
+        notify: None,
     };
     while let Some(arg) = args.next() {
         // Accept both `--flag value` and `--flag=value`.
@@ -41,7 +47,7 @@ fn parse_args(mut args: impl Iterator<Item = String>) -> Result<Option<Args>, St
         if flag == "-h" || flag == "--help" {
             return Ok(None);
         }
-        if !matches!(flag.as_str(), "--addr" | "--data" | "--bucket") {
+        if !matches!(flag.as_str(), "--addr" | "--data" | "--bucket" | "--notify") {
             return Err(format!("unknown argument {flag:?}"));
         }
         let value = inline
@@ -54,6 +60,12 @@ fn parse_args(mut args: impl Iterator<Item = String>) -> Result<Option<Args>, St
                     .map_err(|e| format!("bad --addr {value:?}: {e}"))?
             }
             "--data" => parsed.data = PathBuf::from(value),
+            "--notify" => {
+                if !value.starts_with("http://") && !value.starts_with("https://") {
+                    return Err(format!("bad --notify {value:?}: expected an http(s) URL"));
+                }
+                parsed.notify = Some(value);
+            }
             _ => {
                 let (name, public) = match value.split_once(':') {
                     None => (value.as_str(), false),
@@ -131,6 +143,12 @@ async fn main() -> ExitCode {
         env_or("AWS_SECRET_ACCESS_KEY", "minioadmin"),
     );
     cfg.addr = args.addr;
+    cfg.notify = args.notify.clone().map(|url| local_s3::NotifyTarget {
+        url,
+        token: std::env::var("LOCAL_S3_NOTIFY_TOKEN")
+            .ok()
+            .filter(|t| !t.is_empty()),
+    });
     for (name, public) in &args.buckets {
         if !cfg.buckets.contains(name) {
             cfg.buckets.push(name.clone());
@@ -216,6 +234,10 @@ mod tests {
             [("pub-b".to_owned(), true), ("priv-b".to_owned(), false)]
         );
         assert!(parse(&["--help"]).unwrap().is_none());
+        let args = parse(&["--notify", "http://127.0.0.1:8080/events"])
+            .unwrap()
+            .unwrap();
+        assert_eq!(args.notify.as_deref(), Some("http://127.0.0.1:8080/events"));
     }
 
     #[test]
@@ -225,5 +247,6 @@ mod tests {
         assert!(parse(&["--bucket", "x:private"]).is_err());
         assert!(parse(&["--bucket", "Bad_Name"]).is_err());
         assert!(parse(&["extra"]).is_err());
+        assert!(parse(&["--notify", "ftp://x"]).is_err());
     }
 }

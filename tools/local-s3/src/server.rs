@@ -17,6 +17,7 @@ use tokio_rustls::rustls;
 
 use crate::access::PublicReadAccess;
 use crate::keys::KeyAuth;
+use crate::notify::Notifier;
 use crate::stats::Stats;
 use crate::store::Store;
 use crate::{Config, TlsIdentity};
@@ -27,6 +28,7 @@ use crate::{Config, TlsIdentity};
 pub struct LocalS3 {
     addr: SocketAddr,
     stats: Stats,
+    notifier: Notifier,
     https: bool,
     shutdown: Option<oneshot::Sender<()>>,
     task: Option<JoinHandle<()>>,
@@ -53,7 +55,8 @@ impl LocalS3 {
 
         let acceptor = cfg.tls.as_ref().map(tls_acceptor).transpose()?;
         let stats = Stats::default();
-        let mut builder = S3ServiceBuilder::new(Store::new(fs));
+        let notifier = Notifier::start(cfg.notify.clone(), &cfg.access_key);
+        let mut builder = S3ServiceBuilder::new(Store::new(fs, notifier.clone()));
         builder.set_auth(KeyAuth {
             access_key: cfg.access_key,
             secret_key: cfg.secret_key,
@@ -90,6 +93,7 @@ impl LocalS3 {
         Ok(LocalS3 {
             addr,
             stats,
+            notifier,
             https,
             shutdown: Some(shutdown),
             task: Some(task),
@@ -116,6 +120,12 @@ impl LocalS3 {
         }
         let scheme = if self.https { "https" } else { "http" };
         format!("{scheme}://{addr}")
+    }
+
+    /// The bucket notification emitter: set its target, drop or delay events.
+    #[must_use]
+    pub fn notifier(&self) -> &Notifier {
+        &self.notifier
     }
 
     /// Request counters of this server.

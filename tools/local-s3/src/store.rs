@@ -23,6 +23,7 @@ use s3s_fs::FileSystem;
 use tokio::sync::{Mutex, MutexGuard};
 
 use crate::compat::{take_preconditions, url_encode_listing};
+use crate::notify::{Notifier, ObjectEvent};
 
 /// S3 never returns more keys than this per listing page.
 const MAX_KEYS: i32 = 1000;
@@ -31,15 +32,66 @@ pub(crate) struct Store {
     fs: FileSystem,
     locks: KeyLocks,
     isolation: tokio::sync::RwLock<()>,
+    notifier: Notifier,
 }
 
 impl Store {
-    pub(crate) fn new(fs: FileSystem) -> Self {
+    pub(crate) fn new(fs: FileSystem, notifier: Notifier) -> Self {
         Self {
             fs,
             locks: KeyLocks::new(),
             isolation: tokio::sync::RwLock::new(()),
+            notifier,
         }
+    }
+
+    /// Emits the notification of a change to `bucket`/`key`, with the object's size and
+    /// ETag as they are now (looked up for creations). Called with the key's write lock
+    /// held, so one object's events are queued in the order of its changes.
+    async fn notify<T>(&self, req: &S3Request<T>, name: &'static str, bucket: &str, key: &str) {
+        let (size, etag) = if name.starts_with("ObjectCreated") {
+            match self.head(req, bucket, key).await {
+                Some(meta) => meta,
+                None => return,
+            }
+        } else {
+            (0, String::new())
+        };
+        self.notifier.emit(&ObjectEvent {
+            name,
+            bucket,
+            key,
+            size,
+            etag: &etag,
+        });
+    }
+
+    /// Size and ETag of an object, if it exists.
+    async fn head<T>(&self, req: &S3Request<T>, bucket: &str, key: &str) -> Option<(u64, String)> {
+        let head = S3Request {
+            input: HeadObjectInput {
+                bucket: bucket.to_owned(),
+                key: key.to_owned(),
+                ..Default::default()
+            },
+            method: hyper::Method::HEAD,
+            uri: req.uri.clone(),
+            headers: HeaderMap::new(),
+            extensions: hyper::http::Extensions::new(),
+            credentials: req.credentials.clone(),
+            region: req.region.clone(),
+            service: req.service.clone(),
+            trailing_headers: None,
+        };
+        let out = self.fs.head_object(head).await.ok()?.output;
+        let size = out
+            .content_length
+            .and_then(|n| u64::try_from(n).ok())
+            .unwrap_or(0);
+        Some((
+            size,
+            out.e_tag.map(|e| e.value().to_owned()).unwrap_or_default(),
+        ))
     }
 
     /// Fills the ETag of listed objects, which s3s-fs leaves out.
@@ -157,7 +209,12 @@ impl S3 for Store {
             .lock(&[(&req.input.bucket, &req.input.key)])
             .await;
         let _sharing = self.isolation.read().await;
-        self.fs.put_object(req).await
+        let (bucket, key) = (req.input.bucket.clone(), req.input.key.clone());
+        let shell = shell(&req);
+        let resp = self.fs.put_object(req).await?;
+        self.notify(&shell, "ObjectCreated:Put", &bucket, &key)
+            .await;
+        Ok(resp)
     }
 
     async fn complete_multipart_upload(
@@ -169,7 +226,17 @@ impl S3 for Store {
             .lock(&[(&req.input.bucket, &req.input.key)])
             .await;
         let _sharing = self.isolation.read().await;
-        self.fs.complete_multipart_upload(req).await
+        let (bucket, key) = (req.input.bucket.clone(), req.input.key.clone());
+        let shell = shell(&req);
+        let resp = self.fs.complete_multipart_upload(req).await?;
+        self.notify(
+            &shell,
+            "ObjectCreated:CompleteMultipartUpload",
+            &bucket,
+            &key,
+        )
+        .await;
+        Ok(resp)
     }
 
     async fn copy_object(
@@ -182,7 +249,12 @@ impl S3 for Store {
             _ => self.locks.lock(&[dst]).await,
         };
         let _sharing = self.isolation.read().await;
-        self.fs.copy_object(req).await
+        let (bucket, key) = (req.input.bucket.clone(), req.input.key.clone());
+        let shell = shell(&req);
+        let resp = self.fs.copy_object(req).await?;
+        self.notify(&shell, "ObjectCreated:Copy", &bucket, &key)
+            .await;
+        Ok(resp)
     }
 
     async fn delete_object(
@@ -194,7 +266,12 @@ impl S3 for Store {
             .lock(&[(&req.input.bucket, &req.input.key)])
             .await;
         let _changing = self.isolation.write().await;
-        self.fs.delete_object(req).await
+        let (bucket, key) = (req.input.bucket.clone(), req.input.key.clone());
+        let shell = shell(&req);
+        let resp = self.fs.delete_object(req).await?;
+        self.notify(&shell, "ObjectRemoved:Delete", &bucket, &key)
+            .await;
+        Ok(resp)
     }
 
     async fn delete_objects(
@@ -211,7 +288,16 @@ impl S3 for Store {
             .collect();
         let _guard = self.locks.lock(&keys).await;
         let _changing = self.isolation.write().await;
-        self.fs.delete_objects(req).await
+        let bucket = req.input.bucket.clone();
+        let shell = shell(&req);
+        let resp = self.fs.delete_objects(req).await?;
+        for deleted in resp.output.deleted.iter().flatten() {
+            if let Some(key) = &deleted.key {
+                self.notify(&shell, "ObjectRemoved:Delete", &bucket, key)
+                    .await;
+            }
+        }
+        Ok(resp)
     }
 
     // --- reads: conditional requests ----------------------------------------
@@ -297,6 +383,22 @@ impl S3 for Store {
             ],
         );
         Ok(resp)
+    }
+}
+
+/// What a later lookup needs of a request (its URI, credentials, region) without its
+/// input or body, which the operation consumes.
+fn shell<T>(req: &S3Request<T>) -> S3Request<()> {
+    S3Request {
+        input: (),
+        method: req.method.clone(),
+        uri: req.uri.clone(),
+        headers: HeaderMap::new(),
+        extensions: hyper::http::Extensions::new(),
+        credentials: req.credentials.clone(),
+        region: req.region.clone(),
+        service: req.service.clone(),
+        trailing_headers: None,
     }
 }
 
