@@ -626,9 +626,7 @@ fn bucket_op(
                     return state.error(StatusCode::BAD_REQUEST, "InvalidArgument", "Invalid Encoding Method specified in Request", resource);
                 }
             };
-            if query_value(q, "delimiter").is_some_and(|d| !d.is_empty()) {
-                return state.error(StatusCode::NOT_IMPLEMENTED, "NotImplemented", "bench-s3 does not implement delimiter", resource);
-            }
+            let delimiter = query_value(q, "delimiter").filter(|d| !d.is_empty()).map(str::to_owned);
             let token = query_value(q, "continuation-token");
             let after_token = match token.map(decode_token) {
                 None => None,
@@ -643,7 +641,10 @@ fn bucket_op(
                 after_token,
                 max_keys,
             };
-            let page = bucket.read().expect("lock poisoned").list(&query);
+            let page = match &delimiter {
+                Some(d) => bucket.read().expect("lock poisoned").list_delimited(&query, d),
+                None => bucket.read().expect("lock poisoned").list(&query),
+            };
             let xml = list_xml(name, &query, &page, url, token);
             state.respond(StatusCode::OK, "application/xml", Bytes::from(xml))
         }
