@@ -321,7 +321,7 @@ impl Registry {
             let told = |key: &str| old.touched.get(key).is_some_and(|seq| *seq > since);
             for entry in new.files {
                 match old.files.get(entry.key.as_str()) {
-                    Some(o) if *o.0 == entry => {
+                    Some(o) if Arc::ptr_eq(&o.0, &entry) || *o.0 == *entry => {
                         files.insert(o.clone());
                     }
                     Some(o) => {
@@ -331,7 +331,7 @@ impl Registry {
                         if o.0.bucket != entry.bucket && !told(&entry.key) {
                             unannounced = unannounced.with(o.0.bucket).with(entry.bucket);
                         }
-                        files.insert(Held(Arc::new(entry)));
+                        files.insert(Held(entry));
                     }
                     None => {
                         dirty = dirty.with(entry.bucket);
@@ -339,7 +339,7 @@ impl Registry {
                         if !told(&entry.key) {
                             unannounced = unannounced.with(entry.bucket);
                         }
-                        files.insert(Held(Arc::new(entry)));
+                        files.insert(Held(entry));
                     }
                 }
             }
@@ -524,8 +524,8 @@ mod tests {
         r.upsert(Entry::new("a", 0, 1, "t"));
         r.upsert(Entry::new("b", 1, 1, "t"));
         let mut new = Reconciled::default();
-        new.files.push(Entry::new("a", 0, 1, "t"));
-        new.files.push(Entry::new("c", 2, 1, "t"));
+        new.files.push(Arc::new(Entry::new("a", 0, 1, "t")));
+        new.files.push(Arc::new(Entry::new("c", 2, 1, "t")));
         let since = r.mutation_seq();
         assert_eq!(r.replace(new, since), Dirty::default().with(1).with(2));
         assert_eq!(r.len(), 2);
@@ -541,8 +541,8 @@ mod tests {
         r.upsert(Entry::new("gone", 0, 1, "t"));
         r.remove("gone");
         let mut listing = Reconciled::default();
-        listing.files.push(Entry::new("stale", 0, 1, "t"));
-        listing.files.push(Entry::new("gone", 0, 1, "t"));
+        listing.files.push(Arc::new(Entry::new("stale", 0, 1, "t")));
+        listing.files.push(Arc::new(Entry::new("gone", 0, 1, "t")));
         r.replace(listing, since);
         assert!(
             r.get("fresh").is_some(),
@@ -566,9 +566,9 @@ mod tests {
         // Told during the listing: an event registered "told".
         r.upsert(Entry::new("told", 1, 1, "t"));
         let mut listing = Reconciled::default();
-        listing.files.push(Entry::new("kept", 0, 9, "t"));
-        listing.files.push(Entry::new("moved", 1, 1, "t"));
-        listing.files.push(Entry::new("told", 1, 1, "t"));
+        listing.files.push(Arc::new(Entry::new("kept", 0, 9, "t")));
+        listing.files.push(Arc::new(Entry::new("moved", 1, 1, "t")));
+        listing.files.push(Arc::new(Entry::new("told", 1, 1, "t")));
         r.replace(listing, since);
         // "kept" changed size only (no route changed); "moved" 0 -> 1, "gone" dropped.
         assert_eq!(
@@ -577,7 +577,7 @@ mod tests {
         );
         let mut again = Reconciled::default();
         for k in ["kept", "moved", "told"] {
-            again.files.push((*r.get(k).unwrap()).clone());
+            again.files.push(r.get(k).unwrap());
         }
         r.replace(again, r.mutation_seq());
         assert_eq!(

@@ -2,14 +2,16 @@
 //! holds now. Pure, so start-up, `/list` and the periodic sync share one tested rule.
 
 use std::collections::HashSet;
+use std::sync::Arc;
 
 use super::entry::Entry;
 
 /// The registry a set of listings implies.
 #[derive(Debug, Default)]
 pub struct Reconciled {
-    /// One entry per key, in no particular order.
-    pub files: Vec<Entry>,
+    /// One entry per key, sorted by key: the registry's own entry where the listing
+    /// found it unchanged (a sync over a million unchanged files allocates none).
+    pub files: Vec<Arc<Entry>>,
     /// Keys present in more than one bucket.
     pub duplicates: HashSet<String>,
 }
@@ -26,7 +28,7 @@ pub struct Reconciled {
 /// The listings are merged in key order (S3 lists in key order; they are sorted here if
 /// not), so no map of every key is built: the result is sorted by key too.
 pub fn reconcile(
-    mut listings: Vec<Vec<Entry>>,
+    mut listings: Vec<Vec<Arc<Entry>>>,
     home: impl Fn(&str) -> Option<usize>,
 ) -> Reconciled {
     for listing in &mut listings {
@@ -36,7 +38,7 @@ pub fn reconcile(
         }
     }
     let total: usize = listings.iter().map(Vec::len).sum();
-    let mut heads: Vec<std::iter::Peekable<std::vec::IntoIter<Entry>>> = listings
+    let mut heads: Vec<std::iter::Peekable<std::vec::IntoIter<Arc<Entry>>>> = listings
         .into_iter()
         .map(|l| l.into_iter().peekable())
         .collect();
@@ -44,7 +46,7 @@ pub fn reconcile(
         files: Vec::with_capacity(total),
         duplicates: HashSet::new(),
     };
-    let mut holders: Vec<Entry> = Vec::new();
+    let mut holders: Vec<Arc<Entry>> = Vec::new();
     while let Some(least) = heads
         .iter_mut()
         .filter_map(|h| h.peek().map(|e| e.key.as_str()))
@@ -76,7 +78,7 @@ impl Reconciled {
         self.files
             .binary_search_by(|e| e.key.as_str().cmp(key))
             .ok()
-            .map(|i| &self.files[i])
+            .map(|i| &*self.files[i])
     }
 }
 
@@ -84,8 +86,8 @@ impl Reconciled {
 mod tests {
     use super::*;
 
-    fn obj(key: &str, bucket: usize) -> Entry {
-        Entry::new(key, bucket, 1, "2026-01-01T00:00:00Z")
+    fn obj(key: &str, bucket: usize) -> Arc<Entry> {
+        Arc::new(Entry::new(key, bucket, 1, "2026-01-01T00:00:00Z"))
     }
 
     #[test]

@@ -2,6 +2,7 @@
 //! the manifests that changed. One pipeline for `/list`, the periodic sync and start-up
 //! (which first loads the manifests as the registered state).
 
+use std::sync::Arc;
 use std::sync::Mutex as StdMutex;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
@@ -56,7 +57,7 @@ impl SyncState {
 /// Lists every bucket, in priority order, into entries sorted by key (the buckets' own
 /// objects left out). A bucket the registry already knows many keys of is listed in
 /// `PARPARCHIK_LIST_CONCURRENCY` ranges at once, cut where its known keys say.
-pub async fn list_all(app: &App) -> Result<Vec<Vec<Entry>>, SyncError> {
+pub async fn list_all(app: &App) -> Result<Vec<Vec<Arc<Entry>>>, SyncError> {
     let mut listings = Vec::with_capacity(app.config.buckets.len());
     for (i, b) in app.config.buckets.iter().enumerate() {
         let started = Instant::now();
@@ -77,7 +78,7 @@ pub async fn list_all(app: &App) -> Result<Vec<Vec<Entry>>, SyncError> {
             &app.s3,
             &b.name,
             &splits,
-            |o| (!b.owns(&o.key)).then(|| Entry::new(o.key, i, o.size, &o.last_modified)),
+            |o| (!b.owns(&o.key)).then(|| listed_entry(app, i, o)),
             |so_far| {
                 if so_far >= next_log {
                     info!("listing bucket {}: {so_far} objects so far", b.name);
@@ -111,6 +112,15 @@ async fn first_split_points(app: &App, bucket: usize, ranges: usize) -> Vec<Stri
     match app.s3.list_prefixes(name, 10).await {
         Ok((prefixes, _)) => super::listing::split_points_from_prefixes(&prefixes, ranges),
         Err(_) => Vec::new(),
+    }
+}
+
+/// A listed object as an entry of bucket `bucket`: the registry's own when it already
+/// says exactly that (shared, so a sync of unchanged files allocates nothing per file).
+fn listed_entry(app: &App, bucket: usize, o: crate::s3::ListedObject) -> Arc<Entry> {
+    match app.registry.get(&o.key) {
+        Some(e) if e.bucket == bucket && e.size == o.size && e.modified_at(&o.last_modified) => e,
+        _ => Arc::new(Entry::new(o.key, bucket, o.size, &o.last_modified)),
     }
 }
 
