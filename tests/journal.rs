@@ -5,7 +5,6 @@
 
 mod common;
 
-use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
 use common::{MANIFEST, PRIVATE, PUBLIC, S3, Service};
@@ -18,17 +17,6 @@ fn with_interval(seconds: &'static str) -> [(&'static str, &'static str); 2] {
         ("PARPARCHIK_MANIFEST_COMPACT_INTERVAL", seconds),
         ("PARPARCHIK_SYNC_INTERVAL", "0"),
     ]
-}
-
-/// A replica's registry as key → bucket name.
-fn registry(svc: &Service) -> BTreeMap<String, String> {
-    let buckets = &svc.app.config.buckets;
-    svc.app
-        .registry
-        .all()
-        .iter()
-        .map(|e| (e.key.clone(), buckets[e.bucket].name.clone()))
-        .collect()
 }
 
 async fn settle(svc: &Service) {
@@ -111,7 +99,7 @@ async fn a_restart_replays_manifest_and_journal_to_the_same_registry() {
     let (status, v) = svc.post_json("/relocate?filename=both.txt").await;
     assert_eq!(status, 200, "{v}");
     assert_eq!(v["file"]["bucket"], PRIVATE, "last bucket wins");
-    let before = registry(&svc);
+    let before = common::registry_map(&svc);
     assert_eq!(before["both.txt"], PRIVATE);
     assert_eq!(before["moves.txt"], PRIVATE);
     assert!(!before.contains_key("goes.txt"));
@@ -127,11 +115,15 @@ async fn a_restart_replays_manifest_and_journal_to_the_same_registry() {
     svc.stop().await;
 
     let again = Service::ready_with(&s3, &with_interval("60")).await;
-    assert_eq!(registry(&again), before, "replayed to the same registry");
+    assert_eq!(
+        common::registry_map(&again),
+        before,
+        "replayed to the same registry"
+    );
     // And the relocated duplicate stays where it was put through a /list.
     let (status, _) = again.get_json("/list").await;
     assert_eq!(status, 200);
-    assert_eq!(registry(&again)["both.txt"], PRIVATE);
+    assert_eq!(common::registry_map(&again)["both.txt"], PRIVATE);
     again.stop().await;
 }
 
@@ -243,7 +235,7 @@ async fn a_replica_that_slept_through_compactions_catches_up_before_writing() {
     for key in ["base.txt", "from-a-0.txt", "from-a-5.txt", "from-b.txt"] {
         assert!(saved.contains(&key.to_owned()), "{key} saved: {saved:?}");
     }
-    let replayed = registry(&c);
+    let replayed = common::registry_map(&c);
     for key in ["base.txt", "from-a-0.txt", "from-a-5.txt", "from-b.txt"] {
         assert_eq!(replayed.get(key).map(String::as_str), Some(PUBLIC), "{key}");
     }

@@ -651,14 +651,7 @@ async fn a_first_start_lists_in_ranges_cut_at_folders() {
         "ranges were listed at once: {}",
         proxy.most_listings_at_once()
     );
-    let mut registered: Vec<String> = svc
-        .app
-        .registry
-        .entries_in(0)
-        .iter()
-        .map(|e| e.key.clone())
-        .collect();
-    registered.sort();
+    let registered = common::registered_keys(&svc, 0);
     let mut expected = keys;
     expected.sort();
     assert_eq!(registered, expected);

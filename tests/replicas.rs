@@ -98,17 +98,6 @@ impl Inspector {
     }
 }
 
-/// A replica's registry as key → bucket name.
-fn registry(svc: &Service) -> BTreeMap<String, String> {
-    let buckets = &svc.app.config.buckets;
-    svc.app
-        .registry
-        .all()
-        .iter()
-        .map(|e| (e.key.clone(), buckets[e.bucket].name.clone()))
-        .collect()
-}
-
 /// Checks every manifest against the buckets: a key one bucket holds is listed in that
 /// bucket's manifest only; a key several buckets hold (routes are sticky, and a
 /// `/relocate` on either replica may have moved it) is listed in at least one of them and
@@ -170,7 +159,7 @@ async fn assert_manifests_match(seed: &Seeder, inspect: &Inspector) {
 /// A replica's registry against the buckets: every key held somewhere is registered in a
 /// bucket that holds it (the only one, or for duplicates any of them), nothing else is.
 fn assert_registered(svc: &Service, holders: &BTreeMap<String, Vec<String>>, who: &str) {
-    let registered = registry(svc);
+    let registered = common::registry_map(svc);
     assert_eq!(
         registered.keys().collect::<Vec<_>>(),
         holders.keys().collect::<Vec<_>>(),
@@ -631,7 +620,7 @@ async fn conflict_is_merged() {
     );
     assert_eq!(seed.manifest_keys(PRIVATE).await, ["moving.txt"]);
     assert_manifests_match(&seed, &inspect).await;
-    assert_eq!(registry(&a), inspect.truth().await);
+    assert_eq!(common::registry_map(&a), inspect.truth().await);
 
     // 4. The manifest was deleted by someone else: the next write creates it again.
     seed.delete(PUBLIC, MANIFEST).await;
@@ -766,7 +755,7 @@ async fn sync_follows_changes_behind_the_back() {
                 .unwrap_or_else(|| panic!("{name}: ETag of {bucket}: {v}"));
             assert!(!etag.is_empty());
         }
-        assert_eq!(registry(svc), expected, "{name}'s registry");
+        assert_eq!(common::registry_map(svc), expected, "{name}'s registry");
     }
     assert_manifests_match(&seed, &inspect).await;
 }
@@ -783,7 +772,7 @@ async fn failed_sync_leaves_registry() {
     seed.put(PRIVATE, "b.txt", "b").await;
     seed.put(PRIVATE, "c.txt", "c").await;
     let svc = Service::ready_with(&s3, &[("PARPARCHIK_SYNC_INTERVAL", "1")]).await;
-    let before = registry(&svc);
+    let before = common::registry_map(&svc);
     assert_eq!(before.len(), 3);
     wait_for_sync_outcome(&svc, "ok", Duration::from_secs(5)).await;
 
@@ -793,7 +782,11 @@ async fn failed_sync_leaves_registry() {
     assert!(!error.is_empty(), "the failure is explained: {v}");
     assert!(v["last_sync"]["finished_at"].is_string(), "{v}");
     assert_eq!(v["file_count"], 3, "{v}");
-    assert_eq!(registry(&svc), before, "a failed sync changes nothing");
+    assert_eq!(
+        common::registry_map(&svc),
+        before,
+        "a failed sync changes nothing"
+    );
     let m = svc.metrics().await;
     assert_eq!(
         metric(

@@ -664,14 +664,7 @@ async fn a_listing_in_ranges_merges_exactly_at_the_seams() {
         .await
         .expect("sync");
     let truth: Vec<String> = holdings(&s3, PUBLIC).await.into_keys().collect();
-    let mut registered: Vec<String> = svc
-        .app
-        .registry
-        .entries_in(0)
-        .iter()
-        .map(|e| e.key.clone())
-        .collect();
-    registered.sort();
+    let registered = common::registered_keys(&svc, 0);
     assert_eq!(
         counts.listed,
         truth.len(),

@@ -3,7 +3,7 @@
 //! project's signer cannot hide itself), and the service itself on a free port.
 #![allow(dead_code)]
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -17,6 +17,30 @@ pub const SECRET_KEY: &str = "test-secret-key-0123456789";
 pub const PUBLIC: &str = "public-bucket";
 pub const PRIVATE: &str = "private-bucket";
 pub const MANIFEST: &str = ".parparchik/files.json";
+
+/// A service's registry as key → bucket name.
+pub fn registry_map(svc: &Service) -> BTreeMap<String, String> {
+    let buckets = &svc.app.config.buckets;
+    svc.app
+        .registry
+        .all()
+        .iter()
+        .map(|e| (e.key.clone(), buckets[e.bucket].name.clone()))
+        .collect()
+}
+
+/// The keys a service registers in bucket `index`, sorted.
+pub fn registered_keys(svc: &Service, index: usize) -> Vec<String> {
+    let mut keys: Vec<String> = svc
+        .app
+        .registry
+        .entries_in(index)
+        .iter()
+        .map(|e| e.key.clone())
+        .collect();
+    keys.sort();
+    keys
+}
 
 /// The in-process S3 server and its data directory.
 pub struct S3 {
