@@ -76,6 +76,12 @@ struct Writer {
     wake: Arc<Notify>,
     progress: watch::Sender<Progress>,
     started: AtomicBool,
+    /// A compaction runs on its own task, so that records are appended meanwhile.
+    compacting: AtomicBool,
+    /// When the compaction that just ended says the next one is due.
+    compacted: StdMutex<Option<Option<Instant>>>,
+    /// One whole-manifest write at a time (a compaction, or a write of everything).
+    whole: Mutex<()>,
 }
 
 #[derive(Debug)]
@@ -137,6 +143,9 @@ impl ManifestStore {
                     wake: Arc::new(Notify::new()),
                     progress: watch::Sender::new(Progress::default()),
                     started: AtomicBool::new(false),
+                    compacting: AtomicBool::new(false),
+                    compacted: StdMutex::new(None),
+                    whole: Mutex::new(()),
                 })
                 .collect(),
             conditional_unsupported: AtomicBool::new(false),
@@ -320,22 +329,33 @@ async fn run_writer(app: Weak<App>, bucket: usize) {
     loop {
         let Some(app) = app.upgrade() else { return };
         let writer = &app.manifests.writers[bucket];
+        if let Some(next) = writer
+            .compacted
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .take()
+        {
+            compaction_due = next;
+        }
+        let compacting = writer.compacting.load(Ordering::Acquire);
         let requested = writer.requested.load(Ordering::Acquire);
-        let compact_now = compaction_due.is_some_and(|due| due <= Instant::now());
+        let compact_now = !compacting && compaction_due.is_some_and(|due| due <= Instant::now());
         if requested <= done && failures == 0 {
             if compact_now {
-                compaction_due = compact(&app, bucket).await;
+                compaction_due = None;
+                start_compaction(&app, bucket);
                 continue;
             }
-            // `notify_one` keeps a permit, so a request made since the load wakes us.
+            // `notify_one` keeps a permit, so a request made since the load wakes us (and
+            // the compaction's task wakes us when it ends).
             let wake = Arc::clone(&writer.wake);
             drop(app);
             match compaction_due {
-                Some(due) => tokio::select! {
+                Some(due) if !compacting => tokio::select! {
                     () = wake.notified() => {}
                     () = tokio::time::sleep_until(due) => {}
                 },
-                None => wake.notified().await,
+                _ => wake.notified().await,
             }
             continue;
         }
@@ -392,15 +412,14 @@ async fn run_writer(app: Weak<App>, bucket: usize) {
 /// when the manifest should next be compacted, if it lags behind the journal.
 async fn write_changes(app: &App, bucket: usize) -> Result<Option<Instant>, S3Error> {
     let interval = app.config.storage.compact_interval;
-    let mut slot = app.manifests.slots[bucket].lock().await;
     let changes = app.registry.take_changes(bucket);
-    let result = if interval.is_zero() {
-        write_whole(app, bucket, &mut slot, Whole::Forced).await
-    } else {
-        match &changes {
-            Changes::All => write_whole(app, bucket, &mut slot, Whole::Forced).await,
-            Changes::Keys(keys) if keys.is_empty() => Ok(()),
-            Changes::Keys(keys) => super::journal::append(app, bucket, &mut slot, keys).await,
+    let result = match &changes {
+        _ if interval.is_zero() => write_whole(app, bucket, Whole::Forced).await,
+        Changes::All => write_whole(app, bucket, Whole::Forced).await,
+        Changes::Keys(keys) if keys.is_empty() => Ok(()),
+        Changes::Keys(keys) => {
+            let mut slot = app.manifests.slots[bucket].lock().await;
+            super::journal::append(app, bucket, &mut slot, keys).await
         }
     };
     if let Err(e) = result {
@@ -411,6 +430,7 @@ async fn write_changes(app: &App, bucket: usize) -> Result<Option<Instant>, S3Er
         }
         return Err(e);
     }
+    let slot = app.manifests.slots[bucket].lock().await;
     Ok(compaction_due(&slot, interval))
 }
 
@@ -428,8 +448,9 @@ fn compaction_due(slot: &Slot, interval: Duration) -> Option<Instant> {
 /// interval. Returns when to try again if it failed.
 async fn compact(app: &App, bucket: usize) -> Option<Instant> {
     let interval = app.config.storage.compact_interval;
+    let written = write_whole(app, bucket, Whole::Periodic).await;
     let mut slot = app.manifests.slots[bucket].lock().await;
-    match write_whole(app, bucket, &mut slot, Whole::Periodic).await {
+    match written {
         Ok(()) => {
             if let Some((through, from)) = slot.deletable
                 && from <= Instant::now()
@@ -450,6 +471,25 @@ async fn compact(app: &App, bucket: usize) -> Option<Instant> {
             Some(Instant::now() + interval.min(Duration::from_secs(5)))
         }
     }
+}
+
+/// Runs [`compact`] on its own task; the writer learns when the next one is due
+/// through `compacted`, and is woken when it ends.
+fn start_compaction(app: &Arc<App>, bucket: usize) {
+    app.manifests.writers[bucket]
+        .compacting
+        .store(true, Ordering::Release);
+    let app = Arc::clone(app);
+    tokio::spawn(async move {
+        let next = compact(&app, bucket).await;
+        let writer = &app.manifests.writers[bucket];
+        *writer
+            .compacted
+            .lock()
+            .unwrap_or_else(|p| p.into_inner()) = Some(next);
+        writer.compacting.store(false, Ordering::Release);
+        writer.wake.notify_one();
+    });
 }
 
 /// Why the whole manifest is written.
@@ -481,25 +521,33 @@ fn digest(body: &[u8]) -> [u8; 32] {
 
 /// One write of one bucket's whole manifest, as the registry holds it when the write
 /// starts: conditional on the ETag last seen; on a lost race, merge and try again.
-async fn write_whole(app: &App, bucket: usize, slot: &mut Slot, why: Whole) -> Result<(), S3Error> {
+/// The bucket's slot is taken only between S3 calls, so that journal records are
+/// appended while a large manifest is rendered and sent; the manifest states the
+/// records up to the one the slot knew when its rendering began.
+async fn write_whole(app: &App, bucket: usize, why: Whole) -> Result<(), S3Error> {
     let store = &app.manifests;
+    let _one_at_a_time = store.writers[bucket].whole.lock().await;
+    let slot_of = || store.slots[bucket].lock();
     let cfg = &app.config.buckets[bucket];
     let journaling = !app.config.storage.compact_interval.is_zero();
-    let mut body = render_bucket(app, bucket, slot.journal_seq);
+    let mut target = slot_of().await.journal_seq;
+    let mut body = render_bucket(app, bucket, target);
     let mut body_digest = digest(&body);
-    if slot.last_digest == Some(body_digest) {
-        slot.manifest_seq = slot.journal_seq;
-        slot.compacted_at = Some(Instant::now());
-        return Ok(());
+    {
+        let mut slot = slot_of().await;
+        if slot.last_digest == Some(body_digest) {
+            slot.manifest_seq = slot.manifest_seq.max(target);
+            slot.compacted_at = Some(Instant::now());
+            return Ok(());
+        }
     }
     let mut attempt = 0;
     let mut settled = Settled::new();
     loop {
-        let target = slot.journal_seq;
         let condition = if store.conditional_unsupported.load(Ordering::Relaxed) {
             PutCondition::None
         } else {
-            match &slot.etag {
+            match &slot_of().await.etag {
                 Some(etag) => PutCondition::IfMatch(etag.clone()),
                 None => PutCondition::IfNoneMatch,
             }
@@ -521,9 +569,10 @@ async fn write_whole(app: &App, bucket: usize, slot: &mut Slot, why: Whole) -> R
                     .fetch_add(1, Ordering::Relaxed);
                 let etag = (!etag.is_empty()).then_some(etag);
                 store.set_etag(bucket, etag.clone());
+                let mut slot = slot_of().await;
                 slot.etag = etag;
                 slot.last_digest = Some(body_digest);
-                slot.manifest_seq = target;
+                slot.manifest_seq = slot.manifest_seq.max(target);
                 slot.compacted_at = Some(Instant::now());
                 slot.checked_at = Some(Instant::now());
                 return Ok(());
@@ -555,17 +604,21 @@ async fn write_whole(app: &App, bucket: usize, slot: &mut Slot, why: Whole) -> R
                 // that the write follows that read at once; bounded, then write anyway.
                 for _ in 0..MERGE_READS {
                     let (theirs, etag, theirs_seq) = read_manifest(app, bucket).await?;
-                    slot.etag = etag.clone();
-                    store.set_etag(bucket, etag);
-                    slot.manifest_seq = theirs_seq;
-                    if journaling && theirs_seq > slot.journal_seq {
-                        // They compacted records this replica has not applied yet.
-                        super::journal::catch_up(app, bucket, slot).await?;
-                    }
+                    store.set_etag(bucket, etag.clone());
+                    let known = {
+                        let mut slot = slot_of().await;
+                        slot.etag = etag;
+                        slot.manifest_seq = theirs_seq;
+                        if journaling && theirs_seq > slot.journal_seq {
+                            // They compacted records this replica has not applied yet.
+                            super::journal::catch_up(app, bucket, &mut slot).await?;
+                        }
+                        slot.journal_seq
+                    };
                     if why == Whole::Periodic {
-                        if theirs_seq >= slot.journal_seq {
+                        if theirs_seq >= known {
                             // Their manifest includes every record this replica knows.
-                            slot.compacted_at = Some(Instant::now());
+                            slot_of().await.compacted_at = Some(Instant::now());
                             return Ok(());
                         }
                         // Theirs is an older compaction of the same journal, which this
@@ -577,7 +630,8 @@ async fn write_whole(app: &App, bucket: usize, slot: &mut Slot, why: Whole) -> R
                         break;
                     }
                 }
-                body = render_bucket(app, bucket, slot.journal_seq);
+                target = slot_of().await.journal_seq;
+                body = render_bucket(app, bucket, target);
                 body_digest = digest(&body);
             }
             Err(S3Error::Rejected { status, code, .. })
