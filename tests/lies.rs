@@ -657,3 +657,59 @@ async fn a_first_start_lists_in_ranges_cut_at_folders() {
     assert_eq!(registered, expected);
     svc.stop().await;
 }
+
+/// A compaction whose manifest PUT takes long (held 5 s here; at ten million files the
+/// body alone takes a minute) does not hold up changes: an `/update` meanwhile is
+/// journaled and answered without waiting for it.
+#[tokio::test]
+async fn a_long_compaction_does_not_hold_up_changes() {
+    let Rig { s3, proxy, svc } = rig_with(
+        small_s3().await,
+        &[
+            ("PARPARCHIK_MANIFEST_COMPACT_INTERVAL", "1"),
+            ("PARPARCHIK_S3_TIMEOUT", "20"),
+        ],
+    )
+    .await;
+    let seed = s3.client();
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while !svc.app.manifests.settled() {
+        assert!(Instant::now() < deadline, "start-up writes settle");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    proxy.set(
+        Fault::Stall(Duration::from_secs(5))
+            .only("PUT")
+            .on_target(&format!("{MANIFEST}$")),
+    );
+    let from = proxy.seen() as usize;
+    seed.put(PUBLIC, "first.txt", "1").await;
+    assert_eq!(svc.get_json("/update?filename=first.txt").await.0, 200);
+    // Within about an interval the compaction starts; its PUT is held.
+    let manifest_put = format!("PUT /{PUBLIC}/{MANIFEST}");
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while !proxy
+        .requests_since(from)
+        .iter()
+        .any(|r| r == &manifest_put)
+    {
+        assert!(Instant::now() < deadline, "no compaction started");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    seed.put(PUBLIC, "second.txt", "2").await;
+    let asked = Instant::now();
+    let (status, v) = svc.get_json("/update?filename=second.txt").await;
+    assert_eq!(status, 200, "{v}");
+    assert!(
+        asked.elapsed() < Duration::from_millis(2500),
+        "the /update waited for the compaction: {:?}",
+        asked.elapsed()
+    );
+    assert!(
+        seed.manifest_keys(PUBLIC)
+            .await
+            .contains(&"second.txt".to_owned()),
+        "journaled before the answer"
+    );
+    svc.stop().await;
+}

@@ -96,7 +96,8 @@ impl Rule {
         self
     }
 
-    /// Applies only to requests whose target (path and query) contains `part`.
+    /// Applies only to requests whose target (path and query) contains `part`; a `part`
+    /// ending in `$` must end the target.
     pub fn on_target(mut self, part: &str) -> Rule {
         self.target = Some(part.to_owned());
         self
@@ -170,7 +171,13 @@ impl Shared {
         let fault = {
             let mut rule = self.rule();
             let matches = rule.method.as_deref().is_none_or(|m| m == method)
-                && rule.target.as_deref().is_none_or(|t| target.contains(t));
+                && rule
+                    .target
+                    .as_deref()
+                    .is_none_or(|t| match t.strip_suffix('$') {
+                        Some(end) => target.ends_with(end),
+                        None => target.contains(t),
+                    });
             if !matches || !rule.in_force() {
                 return Fault::Pass;
             }
