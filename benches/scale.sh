@@ -111,7 +111,7 @@ log "ready after $READY_MS ms, file_count=$FILES, VmRSS $(mib "$RSS_READY"), VmH
 # rate is the steady state's, not that of requests queued behind a first write.
 M0=$(now_ms)
 while [ $(($(now_ms) - M0)) -lt 900000 ]; do
-  curl -s --max-time 10 "$SVC/status" | grep -q '"manifest_etags":\[[^]]*null' || break
+  curl -s --max-time 10 "$SVC/status" | tr -d ' \n\t' | grep -q '"manifest_etags":{[^}]*null' || break
   sleep 0.2
 done
 MANIFESTS_MS=$(($(now_ms) - M0))
