@@ -483,10 +483,7 @@ fn start_compaction(app: &Arc<App>, bucket: usize) {
     tokio::spawn(async move {
         let next = compact(&app, bucket).await;
         let writer = &app.manifests.writers[bucket];
-        *writer
-            .compacted
-            .lock()
-            .unwrap_or_else(|p| p.into_inner()) = Some(next);
+        *writer.compacted.lock().unwrap_or_else(|p| p.into_inner()) = Some(next);
         writer.compacting.store(false, Ordering::Release);
         writer.wake.notify_one();
     });
