@@ -68,22 +68,12 @@ impl Store {
 
     /// Size and ETag of an object, if it exists.
     async fn head<T>(&self, req: &S3Request<T>, bucket: &str, key: &str) -> Option<(u64, String)> {
-        let head = S3Request {
-            input: HeadObjectInput {
-                bucket: bucket.to_owned(),
-                key: key.to_owned(),
-                ..Default::default()
-            },
-            method: hyper::Method::HEAD,
-            uri: req.uri.clone(),
-            headers: HeaderMap::new(),
-            extensions: hyper::http::Extensions::new(),
-            credentials: req.credentials.clone(),
-            region: req.region.clone(),
-            service: req.service.clone(),
-            trailing_headers: None,
-        };
-        let out = self.fs.head_object(head).await.ok()?.output;
+        let out = self
+            .fs
+            .head_object(head_request(req, bucket, key.to_owned()))
+            .await
+            .ok()?
+            .output;
         let size = out
             .content_length
             .and_then(|n| u64::try_from(n).ok())
@@ -100,27 +90,31 @@ impl Store {
             let Some(key) = object.key.clone() else {
                 continue;
             };
-            let input = HeadObjectInput {
-                bucket: bucket.to_owned(),
-                key,
-                ..Default::default()
-            };
-            let head = S3Request {
-                input,
-                method: hyper::Method::HEAD,
-                uri: req.uri.clone(),
-                headers: HeaderMap::new(),
-                extensions: hyper::http::Extensions::new(),
-                credentials: req.credentials.clone(),
-                region: req.region.clone(),
-                service: req.service.clone(),
-                trailing_headers: None,
-            };
             // An object deleted since the directory scan just keeps no ETag.
-            if let Ok(resp) = self.fs.head_object(head).await {
+            if let Ok(resp) = self.fs.head_object(head_request(req, bucket, key)).await {
                 object.e_tag = resp.output.e_tag;
             }
         }
+    }
+}
+
+/// A HEAD of `bucket`/`key` made on behalf of `req` (same caller, same signature
+/// context), for what the store asks s3s-fs itself.
+fn head_request<T>(req: &S3Request<T>, bucket: &str, key: String) -> S3Request<HeadObjectInput> {
+    S3Request {
+        input: HeadObjectInput {
+            bucket: bucket.to_owned(),
+            key,
+            ..Default::default()
+        },
+        method: hyper::Method::HEAD,
+        uri: req.uri.clone(),
+        headers: HeaderMap::new(),
+        extensions: hyper::http::Extensions::new(),
+        credentials: req.credentials.clone(),
+        region: req.region.clone(),
+        service: req.service.clone(),
+        trailing_headers: None,
     }
 }
 
