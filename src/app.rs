@@ -5,6 +5,8 @@ use std::sync::{Arc, Mutex, Weak};
 use std::time::Instant;
 
 use crate::config::Config;
+use crate::coordinator::coalesce::HeadCoalescer;
+use crate::coordinator::misses::MissCache;
 use crate::credentials::CredentialsHandle;
 use crate::http::access::RateLimiter;
 use crate::keycache::KeyCache;
@@ -13,13 +15,11 @@ use crate::registry::Registry;
 use crate::s3::S3Client;
 use crate::s3::client::ClientSettings;
 use crate::s3::urls::DownloadUrls;
-use crate::storage::coalesce::HeadCoalescer;
-use crate::storage::misses::MissCache;
 
 /// Files whose confirmation time and redirect URLs are kept (the most recently asked).
 const CACHED_FILES: usize = 65_536;
-use crate::storage::persist::ManifestStore;
-use crate::storage::sync::SyncState;
+use crate::coordinator::persist::ManifestStore;
+use crate::coordinator::sync::SyncState;
 
 /// What `/status` reports about S3 and the last sync.
 #[derive(Clone, Debug, Default)]
@@ -45,7 +45,7 @@ pub struct App {
     pub redirect_urls: KeyCache<crate::http::handlers::UrlSlot>,
     pub sync: SyncState,
     /// Bucket notifications: last applied event per object, trust per bucket, counters.
-    pub events: crate::storage::events::EventsState,
+    pub events: crate::coordinator::events::EventsState,
     pub rate_limiter: Option<RateLimiter>,
     /// Ids for requests that bring none (`X-Request-Id`).
     pub request_ids: crate::http::request_id::RequestIds,
@@ -108,7 +108,7 @@ impl App {
             misses: MissCache::new(config.storage.miss_ttl, config.storage.miss_cache_entries),
             sync: SyncState::default(),
             request_ids: crate::http::request_id::RequestIds::new(),
-            events: crate::storage::events::EventsState::new(config.buckets.len()),
+            events: crate::coordinator::events::EventsState::new(config.buckets.len()),
             rate_limiter: config
                 .rate_limit
                 .map(|(rate, burst)| RateLimiter::new(rate, burst)),

@@ -2,7 +2,7 @@
 //!
 //! Layout: `config` (environment), `sigv4` (signing, sans-IO), `s3` (client and
 //! addressing), `registry` (in-memory state, manifests, reconciliation, all pure),
-//! `storage` (the I/O between registry and S3: locate, sync, persist, start-up),
+//! `coordinator` (the I/O between registry and S3: locate, sync, persist, start-up),
 //! `http` (routing and handlers on a bare hyper loop), `metrics`, `log`.
 
 pub mod app;
@@ -10,9 +10,11 @@ pub mod browse;
 pub mod check;
 pub mod cli;
 pub mod config;
+pub mod coordinator;
 pub mod credentials;
 pub mod events;
 pub mod http;
+pub mod join;
 pub mod keycache;
 pub mod log;
 pub mod memory;
@@ -20,7 +22,6 @@ pub mod metrics;
 pub mod registry;
 pub mod s3;
 pub mod sigv4;
-pub mod storage;
 pub mod timefmt;
 pub mod tls;
 
@@ -31,7 +32,9 @@ pub async fn run(
     listener: tokio::net::TcpListener,
     shutdown: impl std::future::Future<Output = ()>,
 ) {
-    let rebuild = tokio::spawn(storage::startup::run(std::sync::Arc::clone(&app)));
+    let rebuild = tokio::spawn(coordinator::startup::rebuild_until_ready(
+        std::sync::Arc::clone(&app),
+    ));
     let credentials = tokio::spawn(credentials::refresh::run(app.credentials.clone()));
     http::server::serve(app, listener, shutdown).await;
     rebuild.abort();

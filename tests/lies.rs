@@ -387,7 +387,7 @@ async fn a_relocation_sticks_through_list_sync_and_restart_and_follows_its_file(
         Some(1),
         "after /list"
     );
-    parparchik::storage::sync::sync(&svc.app)
+    parparchik::coordinator::sync::resync(&svc.app)
         .await
         .expect("sync");
     assert_eq!(
@@ -553,7 +553,7 @@ async fn a_listing_in_ranges_is_the_listing_exactly() {
         splits_of(&[whole[0]]),
         splits_of(&["A.txt", "a b.txt", "Z/ü.txt", "z/日本.txt"]),
     ] {
-        let ranged = parparchik::storage::listing::list_bucket(
+        let ranged = parparchik::coordinator::listing::list_bucket(
             client,
             PUBLIC,
             &splits,

@@ -9,7 +9,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use common::{MANIFEST, PRIVATE, PUBLIC, S3, Seeder, Service, metric};
-use parparchik::storage::sync::sync;
+use parparchik::coordinator::sync::resync;
 use rusty_s3::S3Action;
 use rusty_s3::actions::ListObjectsV2;
 use serde_json::{Value, json};
@@ -440,7 +440,7 @@ async fn converge(env: &[(&str, &str)]) -> (S3, Seeder, [Arc<Service>; 2]) {
     );
 
     // One sync on each (concurrently: they race for the manifests once more).
-    let (ra, rb) = tokio::join!(sync(&a.app), sync(&b.app));
+    let (ra, rb) = tokio::join!(resync(&a.app), resync(&b.app));
     ra.expect("sync of A");
     rb.expect("sync of B");
 
@@ -834,8 +834,7 @@ async fn no_overlapping_syncs() {
     assert_eq!(svc.app.registry.len(), 50);
 
     let lists = s3.stats().count("ListObjectsV2");
-    let outcomes =
-        parparchik::storage::join::join_all((0..10).map(|_| sync(&svc.app)).collect()).await;
+    let outcomes = parparchik::join::join_all((0..10).map(|_| resync(&svc.app)).collect()).await;
     let listed = s3.stats().count("ListObjectsV2") - lists;
     for o in &outcomes {
         let counts = o.as_ref().expect("sync succeeds");
@@ -848,7 +847,7 @@ async fn no_overlapping_syncs() {
 
     // Once they are done, the next sync lists again.
     let lists = s3.stats().count("ListObjectsV2");
-    sync(&svc.app).await.expect("sync");
+    resync(&svc.app).await.expect("sync");
     assert_eq!(s3.stats().count("ListObjectsV2") - lists, 2);
 
     // The same through `GET /list` from concurrent clients: fewer listings than calls.

@@ -629,7 +629,7 @@ async fn a_listing_in_ranges_merges_exactly_at_the_seams() {
 
     // The split points the next sync will use (the same sample of the same registry).
     let splits = svc.app.registry.keys_in(0, |known| {
-        parparchik::storage::listing::split_points(known.iter().copied(), 3)
+        parparchik::coordinator::listing::split_points(known.iter().copied(), 3)
     });
     assert_eq!(splits.len(), 2, "{splits:?}");
     let mut sorted = keys.clone();
@@ -660,7 +660,7 @@ async fn a_listing_in_ranges_merges_exactly_at_the_seams() {
         seed.delete(PUBLIC, k).await;
     }
 
-    let counts = parparchik::storage::sync::sync(&svc.app)
+    let counts = parparchik::coordinator::sync::resync(&svc.app)
         .await
         .expect("sync");
     let truth: Vec<String> = holdings(&s3, PUBLIC).await.into_keys().collect();

@@ -2,7 +2,7 @@
 //! ([`parse`]), which of two events on one object is newer ([`order`]), whether the
 //! events of a bucket can be trusted to keep its routes fresh ([`trust`]), SNS message
 //! signatures ([`sns`]) and the counters ([`metrics`]). Applying events to the registry
-//! is `storage::events`; the endpoint is `http::events`.
+//! is `coordinator::events`; the endpoint is `http::events`.
 
 pub mod metrics;
 pub mod order;

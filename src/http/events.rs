@@ -75,7 +75,7 @@ pub async fn handle(app: &App, method: &Method, req: Request<Incoming>) -> Respo
             {
                 return answer;
             }
-            match crate::storage::events::apply(app, records).await {
+            match crate::coordinator::events::apply(app, records).await {
                 Ok(done) => respond::json(
                     StatusCode::OK,
                     &json!({"status": "ok", "applied": done.applied, "ignored": done.ignored}),

@@ -10,10 +10,10 @@ use super::decode;
 use super::respond::{self, Body};
 use super::router::{BucketRef, Route};
 use crate::app::App;
+use crate::coordinator::{locate, persist, sync};
 use crate::registry::Entry;
 use crate::s3::S3Error;
 use crate::s3::client::{CALLS_IN_REQUEST, PAST_THE_BREAKER};
-use crate::storage::{locate, persist, sync};
 use crate::warn;
 
 const GET_HEAD: &str = "GET, HEAD";
@@ -98,7 +98,7 @@ fn status(app: &App) -> Response<Body> {
             json!({"finished_at": r.finished_at, "outcome": "failed", "error": e.to_string()})
         }
     });
-    let events = crate::storage::events::status(app);
+    let events = crate::coordinator::events::status(app);
     respond::json(
         StatusCode::OK,
         &json!({
@@ -132,7 +132,7 @@ fn metrics(app: &App) -> Response<Body> {
     let now = time::OffsetDateTime::now_utc().unix_timestamp();
     let figures = app.registry.figures(&app.bucket_names(), now);
     let mut text = crate::metrics::render(&figures, &app.metrics, app.is_ready());
-    crate::storage::events::render_metrics(app, &mut text);
+    crate::coordinator::events::render_metrics(app, &mut text);
     respond::text(StatusCode::OK, "text/plain; version=0.0.4", text)
 }
 
@@ -171,7 +171,7 @@ fn sorted_entries_json(app: &App) -> super::list_body::ListBody {
 }
 
 async fn list(app: &App) -> Response<Body> {
-    if let Err(e) = sync::sync(app).await {
+    if let Err(e) = sync::resync(app).await {
         warn!("/list could not re-sync: {e}");
         if let sync::SyncError::List { error, .. } = &e {
             app.note_storage_failure(error);
@@ -186,7 +186,7 @@ async fn list(app: &App) -> Response<Body> {
 /// in the background) by the bucket's manifest writer itself.
 async fn persist_quietly(app: &App, dirty: crate::registry::Dirty) {
     if !dirty.is_empty() {
-        let _ = persist::persist(app, dirty).await;
+        let _ = persist::save(app, dirty).await;
     }
 }
 
@@ -216,7 +216,7 @@ async fn update(app: &App, query: Option<&str>) -> Response<Body> {
             &json!({"error": "file not found", "filename": key}),
         )
     };
-    match locate::locate(app, &key).await {
+    match locate::confirm_or_find(app, &key).await {
         Ok(found) => {
             app.note_storage_ok();
             let dirty = answer_depends_on(app, found.dirty, found.entry.as_deref());
@@ -260,7 +260,7 @@ async fn relocate(app: &App, query: Option<&str>) -> Response<Body> {
     let persisted = if dirty.is_empty() {
         Ok(())
     } else {
-        persist::persist(app, dirty).await
+        persist::save(app, dirty).await
     };
     let Some(entry) = r.entry else {
         return respond::json(
@@ -367,8 +367,8 @@ async fn download(app: &Arc<App>, method: &Method, bucket: BucketRef, key: &str)
     let Some(known) = app.registry.get(key) else {
         return download_unknown(app, method, bucket, key).await;
     };
-    if (ttl_ms > 0 && crate::storage::locate::confirmed_within(app, &known, ttl_ms))
-        || crate::storage::events::vouched(app, &known)
+    if (ttl_ms > 0 && crate::coordinator::locate::confirmed_within(app, &known, ttl_ms))
+        || crate::coordinator::events::vouched(app, &known)
     {
         return answer(app, method, bucket, key, Some(&known));
     }
@@ -398,7 +398,7 @@ async fn download(app: &Arc<App>, method: &Method, bucket: BucketRef, key: &str)
 
 /// Confirms a known key (or finds where it went) and persists what changed.
 async fn confirm(app: Arc<App>, key: String) -> Result<Option<Arc<Entry>>, S3Error> {
-    match locate::locate(&app, &key).await {
+    match locate::confirm_or_find(&app, &key).await {
         Ok(found) => {
             app.note_storage_ok();
             persist_quietly(&app, found.dirty).await;
@@ -434,8 +434,8 @@ async fn download_unknown(
     key: &str,
 ) -> Response<Body> {
     let located = match bucket {
-        BucketRef::Named(b) => locate::locate_in(app, b, key).await,
-        BucketRef::AnyPublic | BucketRef::AnyPrivate => locate::locate(app, key).await,
+        BucketRef::Named(b) => locate::find_for_download(app, b, key).await,
+        BucketRef::AnyPublic | BucketRef::AnyPrivate => locate::confirm_or_find(app, key).await,
     };
     match located {
         Ok(found) => {

@@ -12,7 +12,7 @@
 //! bucket is its manifest with every later record applied in order. Compaction writes
 //! a new manifest and, a while later, deletes the records it includes.
 //!
-//! Pure: rendering, parsing and replaying; the I/O is in `storage::persist`.
+//! Pure: rendering, parsing and replaying; the I/O is in `coordinator::persist`.
 
 use std::collections::HashMap;
 

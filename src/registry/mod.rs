@@ -90,7 +90,7 @@ struct State {
     /// Keys changed by requests since the last sync, with the `seq` of their change.
     touched: HashMap<String, u64>,
     /// Per bucket index: what changed in that bucket's manifest since its writer last
-    /// took the changes (see `storage::persist`).
+    /// took the changes (see `coordinator::persist`).
     changes: Vec<Changes>,
 }
 

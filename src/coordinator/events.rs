@@ -5,7 +5,7 @@
 //!   is confirmed (and its size and time updated); a key with no home is registered in
 //!   B. No S3 call.
 //! - `ObjectRemoved:*` in bucket B: only when the key is registered in B, the existing
-//!   `locate` asks S3 where it is now (B first, then the others by priority): the route
+//!   `locate::confirm_or_find` asks S3 where it is now (B first, then the others by priority): the route
 //!   moves to the first bucket holding it, or disappears on S3's proof.
 //!
 //! Per object the stamp (sequencer, else event time) of the last applied event is kept
@@ -21,6 +21,7 @@ use std::sync::Mutex;
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use crate::app::App;
+use crate::coordinator::persist::PersistError;
 use crate::events::metrics::{BucketView, EventMetrics, EventOutcome, EventType};
 use crate::events::order::Stamp;
 use crate::events::parse::{Change, Notice, Record};
@@ -28,7 +29,6 @@ use crate::events::trust::BucketTrust;
 use crate::keycache::KeyCache;
 use crate::registry::{Dirty, Entry};
 use crate::s3::S3Error;
-use crate::storage::persist::PersistError;
 use crate::{info, warn};
 
 /// Objects whose last applied event is remembered (about 150 bytes each: a few MiB).
@@ -197,7 +197,7 @@ pub fn vouched(app: &App, entry: &Entry) -> bool {
     if vouched != 0 && app.now_ms().saturating_sub(vouched - 1) < ttl_ms {
         return true;
     }
-    crate::storage::locate::confirmed_within(app, entry, ttl_ms)
+    crate::coordinator::locate::confirmed_within(app, entry, ttl_ms)
 }
 
 /// What `/status` shows about events.
@@ -319,7 +319,7 @@ pub async fn apply(app: &App, records: Vec<Record>) -> Result<Applied, ApplyErro
         }
     }
     if !dirty.is_empty() {
-        crate::storage::persist::persist(app, dirty)
+        crate::coordinator::persist::save(app, dirty)
             .await
             .map_err(ApplyError::Persist)?;
     }
@@ -381,7 +381,7 @@ fn created(app: &App, bucket: usize, n: &Notice) -> Dirty {
             Dirty::default()
         }
         known => {
-            crate::storage::locate::note_confirmed(app, bucket, &n.key);
+            crate::coordinator::locate::note_confirmed(app, bucket, &n.key);
             let size = n.size.or(known.as_ref().map(|e| e.size)).unwrap_or(0);
             let modified = when
                 .or_else(|| known.as_ref().map(|e| e.last_modified()))
@@ -396,7 +396,7 @@ fn created(app: &App, bucket: usize, n: &Notice) -> Dirty {
 async fn removed(app: &App, bucket: usize, key: &str) -> Result<Dirty, S3Error> {
     match app.registry.get(key) {
         Some(e) if e.bucket == bucket => {
-            let found = crate::storage::locate::locate(app, key).await?;
+            let found = crate::coordinator::locate::confirm_or_find(app, key).await?;
             Ok(found.dirty)
         }
         // The route is elsewhere or nowhere: this bucket's copy was not its home.

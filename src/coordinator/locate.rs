@@ -85,7 +85,7 @@ pub struct Located {
 
 /// Confirms `key` where the registry has it, else finds it in the first bucket (priority
 /// order) that holds it; forgets it when no bucket does.
-pub async fn locate(app: &App, key: &str) -> Result<Located, S3Error> {
+pub async fn confirm_or_find(app: &App, key: &str) -> Result<Located, S3Error> {
     let known = app.registry.get(key);
     let mut skip = None;
     if let Some(e) = &known {
@@ -142,7 +142,7 @@ pub async fn locate(app: &App, key: &str) -> Result<Located, S3Error> {
 /// only what the answer needs. The named bucket first (a miss there is the answer, and
 /// is remembered for a while); only when it holds the key, the buckets before it in
 /// priority order, since the first bucket holding a homeless key is its home.
-pub async fn locate_in(app: &App, named: usize, key: &str) -> Result<Located, S3Error> {
+pub async fn find_for_download(app: &App, named: usize, key: &str) -> Result<Located, S3Error> {
     let nothing = || Located {
         entry: None,
         dirty: Dirty::default(),

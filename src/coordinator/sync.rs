@@ -10,11 +10,11 @@ use std::time::{Duration, Instant};
 use tokio::sync::Mutex;
 
 use crate::app::App;
+use crate::coordinator::persist::PersistError;
 use crate::registry::Dirty;
 use crate::registry::Entry;
 use crate::registry::reconcile::{Reconciled, reconcile};
 use crate::s3::S3Error;
-use crate::storage::persist::PersistError;
 use crate::{info, warn};
 
 /// How the last sync went, for `/status`.
@@ -169,7 +169,7 @@ impl std::error::Error for SyncError {
 
 /// Runs one sync, or waits for the one running and reuses it if it started after this
 /// call. A failed sync leaves the registry as it was.
-pub async fn sync(app: &App) -> Result<SyncCounts, SyncError> {
+pub async fn resync(app: &App) -> Result<SyncCounts, SyncError> {
     sync_with(app, Persistence::Wait).await
 }
 
@@ -190,7 +190,7 @@ pub(crate) async fn sync_with(
     let state = &app.sync;
     let arrived_after = state.started.load(Ordering::Acquire);
     let running = state.lock.lock().await;
-    sync_holding(app, persistence, arrived_after, running).await
+    resync_holding(app, persistence, arrived_after, running).await
 }
 
 /// The sync lock, for start-up: it reads the manifests under it too, so that a `/list`
@@ -201,7 +201,7 @@ pub(crate) async fn hold(app: &App) -> (tokio::sync::MutexGuard<'_, ()>, u64) {
 }
 
 /// [`sync_with`], for a caller that already holds the lock ([`hold`]).
-pub(crate) async fn sync_holding(
+pub(crate) async fn resync_holding(
     app: &App,
     persistence: Persistence,
     arrived_after: u64,
@@ -251,10 +251,10 @@ async fn run_sync(
     // The listing and the replaced entries are freed now; give their pages back.
     crate::memory::release_freed();
     match persistence {
-        Persistence::Wait => super::persist::persist(app, dirty)
+        Persistence::Wait => super::persist::save(app, dirty)
             .await
             .map_err(SyncError::Persist)?,
-        Persistence::Background => super::persist::persist_later(app, dirty),
+        Persistence::Background => super::persist::save_later(app, dirty),
     }
     let millis = u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX);
     Ok(SyncCounts {
@@ -326,7 +326,7 @@ pub async fn periodic(app: std::sync::Arc<App>, interval: Duration) {
     ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
         ticker.tick().await;
-        match sync(&app).await {
+        match resync(&app).await {
             Ok(c) => {
                 app.record_storage_error(None);
                 info!(

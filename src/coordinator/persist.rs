@@ -288,7 +288,7 @@ impl ManifestStore {
 /// Asks for the changes of `dirty` buckets to be saved, at once (before the first
 /// poll), and returns a future that waits until they are in S3 or the write failed.
 /// Dropping the future (a client that hung up) does not cancel the writes.
-pub fn persist(
+pub fn save(
     app: &App,
     dirty: Dirty,
 ) -> impl std::future::Future<Output = Result<(), PersistError>> + '_ {
@@ -315,7 +315,7 @@ pub fn persist(
 }
 
 /// Asks for a write of `dirty` buckets in the background (nobody waits for it).
-pub fn persist_later(app: &App, dirty: Dirty) {
+pub fn save_later(app: &App, dirty: Dirty) {
     app.manifests.request(app, dirty);
 }
 

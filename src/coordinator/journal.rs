@@ -55,7 +55,7 @@ pub async fn read_after(
                     .get_object_limited(&cfg.name, key, app.config.storage.manifest_max_bytes)
             })
             .collect();
-        for ((n, key), got) in chunk.iter().zip(super::join::join_all(gets).await) {
+        for ((n, key), got) in chunk.iter().zip(crate::join::join_all(gets).await) {
             match got {
                 Ok((body, _)) => match journal::parse(&body) {
                     Ok(record) if record.seq == *n => records.push(record),
@@ -275,7 +275,7 @@ pub fn prune_later(app: &App, bucket: usize, through: u64) {
                 .iter()
                 .map(|key| app.s3.delete_object(&cfg.name, key))
                 .collect();
-            if let Some(Err(e)) = super::join::join_all(deletes)
+            if let Some(Err(e)) = crate::join::join_all(deletes)
                 .await
                 .into_iter()
                 .find(Result::is_err)

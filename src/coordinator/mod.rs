@@ -17,7 +17,6 @@
 
 pub mod coalesce;
 pub mod events;
-pub mod join;
 pub mod journal;
 pub mod listing;
 pub mod locate;

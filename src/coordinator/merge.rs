@@ -113,7 +113,7 @@ pub async fn merge_theirs(
         .iter()
         .map(|key| super::locate::check(app, bucket, key))
         .collect();
-    let answers = super::join::join_all(checks).await;
+    let answers = crate::join::join_all(checks).await;
     // The removal guard holds for merges too: more proven-missing keys than one listing
     // may remove are left to a sync, which confirms them with a second listing.
     let removals = answers
@@ -178,7 +178,7 @@ fn sync_later(app: &App) {
     if let Some(app) = app.weak().upgrade() {
         tokio::spawn(async move {
             loop {
-                let _ = super::sync::sync(&app).await;
+                let _ = super::sync::resync(&app).await;
                 if !app.manifests.background_sync_done() {
                     break;
                 }

@@ -79,7 +79,7 @@ pub async fn list_bucket<T>(
     splits.sort_unstable();
     splits.dedup();
     let keep = &keep;
-    let listings = super::join::join_all(
+    let listings = crate::join::join_all(
         ranges(&splits)
             .into_iter()
             .map(|(after, until)| async move {

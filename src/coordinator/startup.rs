@@ -161,7 +161,7 @@ pub async fn rebuild(app: &App) -> Result<(), StartupError> {
     let manifests = read_manifests(app).await?;
     let stated = app.registry.seed(registered_state(app, &manifests));
     info!("start-up: manifests register {stated} entries; listing buckets to reconcile");
-    let counts = super::sync::sync_holding(
+    let counts = super::sync::resync_holding(
         app,
         super::sync::Persistence::Background,
         arrived_after,
@@ -194,7 +194,7 @@ pub async fn rebuild(app: &App) -> Result<(), StartupError> {
             "start-up: manifests of {} will be rewritten in the background",
             names.join(", ")
         );
-        super::persist::persist_later(app, dirty);
+        super::persist::save_later(app, dirty);
     }
     info!(
         "start-up: ready with {} files after {} ms",
@@ -236,7 +236,7 @@ impl std::error::Error for StartupError {
 }
 
 /// Rebuilds until it succeeds, then sets ready and starts the periodic sync.
-pub async fn run(app: Arc<App>) {
+pub async fn rebuild_until_ready(app: Arc<App>) {
     let mut attempt = 0;
     loop {
         match rebuild(&app).await {
