@@ -67,17 +67,56 @@ pub struct App {
     me: Weak<App>,
 }
 
+/// Why the service could not be assembled from a valid configuration.
+#[derive(Debug)]
+pub enum AppError {
+    /// `PARPARCHIK_S3_CA_FILE` cannot be used: fix or unset it.
+    CaFile(crate::tls::CaFileError),
+    /// An HTTP client could not be built.
+    HttpClient(crate::tls::HttpClientError),
+}
+
+impl std::fmt::Display for AppError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            AppError::CaFile(e) => e.fmt(f),
+            AppError::HttpClient(e) => e.fmt(f),
+        }
+    }
+}
+
+impl std::error::Error for AppError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        match self {
+            AppError::CaFile(e) => Some(e),
+            AppError::HttpClient(e) => Some(e),
+        }
+    }
+}
+
+impl From<crate::tls::CaFileError> for AppError {
+    fn from(e: crate::tls::CaFileError) -> AppError {
+        AppError::CaFile(e)
+    }
+}
+
+impl From<crate::tls::HttpClientError> for AppError {
+    fn from(e: crate::tls::HttpClientError) -> AppError {
+        AppError::HttpClient(e)
+    }
+}
+
 impl App {
-    pub fn new(config: Config) -> Result<Arc<App>, String> {
+    pub fn new(config: Config) -> Result<Arc<App>, AppError> {
         let metrics = Arc::new(Metrics::default());
         let tls = crate::tls::TlsSettings::load(config.s3_ca_file.as_deref())?;
         // STS and the container endpoint may sit behind the same internal CA as S3.
-        let credentials_http = tls
-            .apply(reqwest::Client::builder())
-            .connect_timeout(std::time::Duration::from_secs(2))
-            .redirect(reqwest::redirect::Policy::none())
-            .build()
-            .map_err(|e| format!("cannot build the HTTP client for credentials: {e}"))?;
+        let credentials_http = crate::tls::build_client(
+            tls.apply(reqwest::Client::builder())
+                .connect_timeout(std::time::Duration::from_secs(2))
+                .redirect(reqwest::redirect::Policy::none()),
+            "credentials",
+        )?;
         let credentials = CredentialsHandle::from_chain(
             &config.credential_chain,
             &config.region,

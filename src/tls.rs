@@ -26,13 +26,18 @@ impl TlsSettings {
     /// Reads `PARPARCHIK_S3_CA_FILE`; an unreadable file or one without a certificate is
     /// an error naming the variable and the path (a start-up failure, not a surprise at
     /// the first request).
-    pub fn load(ca_file: Option<&Path>) -> Result<TlsSettings, String> {
+    pub fn load(ca_file: Option<&Path>) -> Result<TlsSettings, CaFileError> {
         let Some(path) = ca_file else {
             return Ok(TlsSettings::default());
         };
-        let what = format!("PARPARCHIK_S3_CA_FILE={}", path.display());
-        let pem = std::fs::read(path).map_err(|e| format!("{what}: cannot read: {e}"))?;
-        let roots = parse_pem_bundle(&pem).map_err(|e| format!("{what}: {e}"))?;
+        let pem = std::fs::read(path).map_err(|e| CaFileError {
+            path: path.to_owned(),
+            problem: CaFileProblem::Unreadable(e),
+        })?;
+        let roots = parse_pem_bundle(&pem).map_err(|problem| CaFileError {
+            path: path.to_owned(),
+            problem,
+        })?;
         Ok(TlsSettings {
             ca_file: Some(path.to_owned()),
             roots,
@@ -49,12 +54,85 @@ impl TlsSettings {
     }
 }
 
-/// The certificates of a PEM bundle; at least one.
-pub fn parse_pem_bundle(pem: &[u8]) -> Result<Vec<reqwest::Certificate>, String> {
-    if !pem.windows(27).any(|w| w == b"-----BEGIN CERTIFICATE-----") {
-        return Err("no PEM certificate (-----BEGIN CERTIFICATE-----) in the file".into());
+/// reqwest could not build a client (its TLS backend failed to start: no usable roots
+/// or crypto provider). Nothing the configuration can fix but the CA file.
+#[derive(Debug)]
+pub struct HttpClientError {
+    /// What the client was for ("S3", "credentials").
+    pub purpose: &'static str,
+    pub source: reqwest::Error,
+}
+
+impl std::fmt::Display for HttpClientError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "cannot build the HTTP client for {}: {}",
+            self.purpose, self.source
+        )
     }
-    reqwest::Certificate::from_pem_bundle(pem).map_err(|e| format!("not a valid PEM bundle: {e}"))
+}
+
+impl std::error::Error for HttpClientError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        Some(&self.source)
+    }
+}
+
+/// Builds `builder`, naming `purpose` in the error.
+pub fn build_client(
+    builder: reqwest::ClientBuilder,
+    purpose: &'static str,
+) -> Result<reqwest::Client, HttpClientError> {
+    builder
+        .build()
+        .map_err(|source| HttpClientError { purpose, source })
+}
+
+/// `PARPARCHIK_S3_CA_FILE` names a file the service cannot trust roots from.
+#[derive(Debug)]
+pub struct CaFileError {
+    pub path: PathBuf,
+    pub problem: CaFileProblem,
+}
+
+/// What is wrong with a CA file.
+#[derive(Debug)]
+pub enum CaFileProblem {
+    Unreadable(std::io::Error),
+    NoCertificate,
+    InvalidBundle(reqwest::Error),
+}
+
+impl std::fmt::Display for CaFileError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "PARPARCHIK_S3_CA_FILE={}: ", self.path.display())?;
+        match &self.problem {
+            CaFileProblem::Unreadable(e) => write!(f, "cannot read: {e}"),
+            CaFileProblem::NoCertificate => {
+                f.write_str("no PEM certificate (-----BEGIN CERTIFICATE-----) in the file")
+            }
+            CaFileProblem::InvalidBundle(e) => write!(f, "not a valid PEM bundle: {e}"),
+        }
+    }
+}
+
+impl std::error::Error for CaFileError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        match &self.problem {
+            CaFileProblem::Unreadable(e) => Some(e),
+            CaFileProblem::NoCertificate => None,
+            CaFileProblem::InvalidBundle(e) => Some(e),
+        }
+    }
+}
+
+/// The certificates of a PEM bundle; at least one.
+pub fn parse_pem_bundle(pem: &[u8]) -> Result<Vec<reqwest::Certificate>, CaFileProblem> {
+    if !pem.windows(27).any(|w| w == b"-----BEGIN CERTIFICATE-----") {
+        return Err(CaFileProblem::NoCertificate);
+    }
+    reqwest::Certificate::from_pem_bundle(pem).map_err(CaFileProblem::InvalidBundle)
 }
 
 /// A readable sentence for a certificate failure in `err`'s causes, naming `endpoint`
@@ -90,7 +168,9 @@ mod tests {
 
     #[test]
     fn missing_or_empty_ca_files_name_the_variable() {
-        let e = TlsSettings::load(Some(Path::new("/nope/ca.pem"))).unwrap_err();
+        let e = TlsSettings::load(Some(Path::new("/nope/ca.pem")))
+            .unwrap_err()
+            .to_string();
         assert!(
             e.starts_with("PARPARCHIK_S3_CA_FILE=/nope/ca.pem: cannot read: "),
             "{e}"
@@ -98,7 +178,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let p = dir.path().join("ca.pem");
         std::fs::write(&p, "hello").unwrap();
-        let e = TlsSettings::load(Some(&p)).unwrap_err();
+        let e = TlsSettings::load(Some(&p)).unwrap_err().to_string();
         assert!(e.contains("no PEM certificate"), "{e}");
         assert!(TlsSettings::load(None).unwrap().ca_file.is_none());
     }

@@ -12,7 +12,7 @@ use std::time::Duration;
 
 use report::{BucketReport, Outcome};
 
-use crate::app::App;
+use crate::app::{App, AppError};
 use crate::config::{BucketConfig, Config};
 use crate::s3::S3Error;
 use crate::s3::client::ListPageRequest;
@@ -84,13 +84,15 @@ fn summary(c: &Config) -> String {
 
 async fn probe_all(config: Config, out: &mut dyn Write) -> Vec<BucketReport> {
     let tls = crate::tls::TlsSettings::load(config.s3_ca_file.as_deref());
-    let anonymous = tls.and_then(|tls| {
-        tls.apply(reqwest::Client::builder())
-            .connect_timeout(config.s3_connect_timeout)
-            .timeout(config.s3_timeout)
-            .redirect(reqwest::redirect::Policy::none())
-            .build()
-            .map_err(|e| format!("cannot build the HTTP client: {e}"))
+    let anonymous = tls.map_err(AppError::from).and_then(|tls| {
+        crate::tls::build_client(
+            tls.apply(reqwest::Client::builder())
+                .connect_timeout(config.s3_connect_timeout)
+                .timeout(config.s3_timeout)
+                .redirect(reqwest::redirect::Policy::none()),
+            "anonymous reads",
+        )
+        .map_err(AppError::from)
     });
     let (app, anonymous) = match (App::new(config.clone()), anonymous) {
         (Ok(app), Ok(anonymous)) => (app, anonymous),
@@ -99,7 +101,7 @@ async fn probe_all(config: Config, out: &mut dyn Write) -> Vec<BucketReport> {
             return config
                 .buckets
                 .iter()
-                .map(|b| unreachable_report(b, &e))
+                .map(|b| unreachable_report(b, &e.to_string()))
                 .collect();
         }
     };

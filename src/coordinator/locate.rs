@@ -83,6 +83,25 @@ pub struct Located {
     pub dirty: Dirty,
 }
 
+impl Located {
+    /// No bucket holds the key, and the registry did not change.
+    fn nowhere() -> Located {
+        Located {
+            entry: None,
+            dirty: Dirty::default(),
+        }
+    }
+
+    /// `key` found in `bucket`: registered there.
+    fn registered(app: &App, key: &str, bucket: usize, meta: &ObjectMeta) -> Located {
+        let (entry, dirty) = register(app, key, bucket, meta);
+        Located {
+            entry: Some(entry),
+            dirty,
+        }
+    }
+}
+
 /// Confirms `key` where the registry has it, else finds it in the first bucket (priority
 /// order) that holds it; forgets it when no bucket does.
 pub async fn confirm_or_find(app: &App, key: &str) -> Result<Located, S3Error> {
@@ -90,13 +109,7 @@ pub async fn confirm_or_find(app: &App, key: &str) -> Result<Located, S3Error> {
     let mut skip = None;
     if let Some(e) = &known {
         match check(app, e.bucket, key).await {
-            Ok(meta) => {
-                let (entry, dirty) = register(app, key, e.bucket, &meta);
-                return Ok(Located {
-                    entry: Some(entry),
-                    dirty,
-                });
-            }
+            Ok(meta) => return Ok(Located::registered(app, key, e.bucket, &meta)),
             Err(S3Error::NotFound) => skip = Some(e.bucket),
             // The registered bucket cannot tell: the entry stands, the caller decides.
             Err(other) => return Err(other),
@@ -108,13 +121,7 @@ pub async fn confirm_or_find(app: &App, key: &str) -> Result<Located, S3Error> {
             continue;
         }
         match check(app, bucket, key).await {
-            Ok(meta) => {
-                let (entry, dirty) = register(app, key, bucket, &meta);
-                return Ok(Located {
-                    entry: Some(entry),
-                    dirty,
-                });
-            }
+            Ok(meta) => return Ok(Located::registered(app, key, bucket, &meta)),
             Err(S3Error::NotFound) => {}
             Err(e @ S3Error::KeyRejected { .. }) => {
                 unproven.get_or_insert(e);
@@ -126,10 +133,7 @@ pub async fn confirm_or_find(app: &App, key: &str) -> Result<Located, S3Error> {
     if let Some(e) = unproven {
         return match known {
             Some(_) => Err(e),
-            None => Ok(Located {
-                entry: None,
-                dirty: Dirty::default(),
-            }),
+            None => Ok(Located::nowhere()),
         };
     }
     Ok(Located {
@@ -143,17 +147,13 @@ pub async fn confirm_or_find(app: &App, key: &str) -> Result<Located, S3Error> {
 /// is remembered for a while); only when it holds the key, the buckets before it in
 /// priority order, since the first bucket holding a homeless key is its home.
 pub async fn find_for_download(app: &App, named: usize, key: &str) -> Result<Located, S3Error> {
-    let nothing = || Located {
-        entry: None,
-        dirty: Dirty::default(),
-    };
     if app.misses.is_missing(named, key, std::time::Instant::now()) {
         app.metrics.miss_cache_hits.fetch_add(1, Ordering::Relaxed);
-        return Ok(nothing());
+        return Ok(Located::nowhere());
     }
     let meta = match check(app, named, key).await {
         Ok(meta) => meta,
-        Err(S3Error::NotFound | S3Error::KeyRejected { .. }) => return Ok(nothing()),
+        Err(S3Error::NotFound | S3Error::KeyRejected { .. }) => return Ok(Located::nowhere()),
         Err(other) => return Err(other),
     };
     for bucket in 0..named {
@@ -165,22 +165,15 @@ pub async fn find_for_download(app: &App, named: usize, key: &str) -> Result<Loc
         }
         match check(app, bucket, key).await {
             Ok(earlier) => {
-                let (entry, dirty) = register(app, key, bucket, &earlier);
+                let found = Located::registered(app, key, bucket, &earlier);
                 app.registry.set_duplicate(key, true);
-                return Ok(Located {
-                    entry: Some(entry),
-                    dirty,
-                });
+                return Ok(found);
             }
             Err(S3Error::NotFound | S3Error::KeyRejected { .. }) => {}
             Err(other) => return Err(other),
         }
     }
-    let (entry, dirty) = register(app, key, named, &meta);
-    Ok(Located {
-        entry: Some(entry),
-        dirty,
-    })
+    Ok(Located::registered(app, key, named, &meta))
 }
 
 /// What `/relocate` found.

@@ -82,7 +82,7 @@ pub async fn handle(app: &App, method: &Method, req: Request<Incoming>) -> Respo
                 ),
                 Err(e) => {
                     warn!("bucket notification not fully applied, the sender will retry: {e}");
-                    respond::unavailable(&json!({"error": "storage unavailable"}))
+                    super::failure::Failure::StorageUnavailable.response()
                 }
             }
         }

@@ -7,13 +7,14 @@ use hyper::{Method, Response, StatusCode};
 use serde_json::{Value, json};
 
 use super::decode;
+use super::failure::Failure;
 use super::respond::{self, Body};
 use super::router::{BucketRef, Route};
 use crate::app::App;
 use crate::coordinator::{locate, persist, sync};
 use crate::registry::Entry;
 use crate::s3::S3Error;
-use crate::s3::client::{CALLS_IN_REQUEST, PAST_THE_BREAKER};
+use crate::s3::request_scope::{self, past_the_breaker};
 use crate::warn;
 
 const GET_HEAD: &str = "GET, HEAD";
@@ -34,9 +35,7 @@ pub async fn handle(
 ) -> Response<Body> {
     let read_only = method == Method::GET || method == Method::HEAD;
     match route {
-        Route::Relocate if method == Method::POST => {
-            PAST_THE_BREAKER.scope((), relocate(app, query)).await
-        }
+        Route::Relocate if method == Method::POST => past_the_breaker(relocate(app, query)).await,
         Route::Relocate => respond::method_not_allowed("POST"),
         // Served by `http::events` with the request body; reached here only without one.
         Route::Events => respond::not_found(),
@@ -51,16 +50,11 @@ pub async fn handle(
         Route::Metrics => metrics(app),
         Route::Browse { folder } if app.config.browse => browse(app, folder, query),
         Route::Browse { .. } => respond::not_found(),
-        Route::List => PAST_THE_BREAKER.scope((), list(app)).await,
-        Route::Update => PAST_THE_BREAKER.scope((), update(app, query)).await,
-        Route::BadKey(reason) => respond::error(StatusCode::BAD_REQUEST, reason),
+        Route::List => past_the_breaker(list(app)).await,
+        Route::Update => past_the_breaker(update(app, query)).await,
+        Route::BadKey(reason) => Failure::BadRequest(reason).response(),
         Route::Download { bucket, key } => download(app, method, *bucket, key).await,
     }
-}
-
-fn storage_unavailable(app: &App, e: &S3Error) -> Response<Body> {
-    app.note_storage_failure(e);
-    respond::unavailable(&json!({"error": "storage unavailable"}))
 }
 
 fn readiness(app: &App) -> Response<Body> {
@@ -141,7 +135,7 @@ fn browse(app: &App, folder: &str, query: Option<&str>) -> Response<Body> {
     use crate::browse::{self, listing, render};
     let q = match browse::Query::parse(query) {
         Ok(q) => q,
-        Err(reason) => return respond::error(StatusCode::BAD_REQUEST, reason),
+        Err(reason) => return Failure::BadRequest(reason).response(),
     };
     let prefix = browse::folder(folder);
     let lowered = q.filter.as_deref().map(str::to_lowercase);
@@ -173,10 +167,7 @@ fn sorted_entries_json(app: &App) -> super::list_body::ListBody {
 async fn list(app: &App) -> Response<Body> {
     if let Err(e) = sync::resync(app).await {
         warn!("/list could not re-sync: {e}");
-        if let sync::SyncError::List { error, .. } = &e {
-            app.note_storage_failure(error);
-        }
-        return respond::unavailable(&json!({"error": "storage unavailable"}));
+        return Failure::from_sync(app, &e).response();
     }
     app.note_storage_ok();
     respond::json_stream(StatusCode::OK, sorted_entries_json(app))
@@ -208,7 +199,7 @@ fn answer_depends_on(
 async fn update(app: &App, query: Option<&str>) -> Response<Body> {
     let key = match decode::filename(query) {
         Ok(k) => k,
-        Err(reason) => return respond::error(StatusCode::BAD_REQUEST, reason),
+        Err(reason) => return Failure::BadRequest(reason).response(),
     };
     let not_found = || {
         respond::json(
@@ -231,29 +222,31 @@ async fn update(app: &App, query: Option<&str>) -> Response<Body> {
         }
         // S3 refused this one key: that is the key's answer, not an outage.
         Err(S3Error::KeyRejected { .. }) => not_found(),
-        Err(e) => storage_unavailable(app, &e),
+        Err(e) => Failure::from_s3(app, &e).response(),
     }
 }
 
 async fn relocate(app: &App, query: Option<&str>) -> Response<Body> {
     let key = match decode::filename(query) {
         Ok(k) => k,
-        Err(reason) => return respond::error(StatusCode::BAD_REQUEST, reason),
+        Err(reason) => return Failure::BadRequest(reason).response(),
     };
-    let r = match locate::relocate(app, &key).await {
+    relocated(app, &key)
+        .await
+        .unwrap_or_else(|failure| failure.response_for_file(&key))
+}
+
+async fn relocated(app: &App, key: &str) -> Result<Response<Body>, Failure> {
+    let not_found = || {
+        respond::json(
+            StatusCode::NOT_FOUND,
+            &json!({"status": "fail", "error": "file not found in any bucket", "filename": key}),
+        )
+    };
+    let r = match locate::relocate(app, key).await {
         Ok(r) => r,
-        Err(S3Error::KeyRejected { .. }) => {
-            return respond::json(
-                StatusCode::NOT_FOUND,
-                &json!({"status": "fail", "error": "file not found in any bucket", "filename": key}),
-            );
-        }
-        Err(e) => {
-            app.note_storage_failure(&e);
-            return respond::unavailable(
-                &json!({"status": "fail", "error": "storage unavailable", "filename": key}),
-            );
-        }
+        Err(S3Error::KeyRejected { .. }) => return Ok(not_found()),
+        Err(e) => return Err(Failure::from_s3(app, &e)),
     };
     app.note_storage_ok();
     let dirty = answer_depends_on(app, r.dirty, r.entry.as_deref());
@@ -263,17 +256,9 @@ async fn relocate(app: &App, query: Option<&str>) -> Response<Body> {
         persist::save(app, dirty).await
     };
     let Some(entry) = r.entry else {
-        return respond::json(
-            StatusCode::NOT_FOUND,
-            &json!({"status": "fail", "error": "file not found in any bucket", "filename": key}),
-        );
+        return Ok(not_found());
     };
-    if persisted.is_err() {
-        return respond::json(
-            StatusCode::INTERNAL_SERVER_ERROR,
-            &json!({"status": "fail", "error": "failed to persist manifests", "filename": key}),
-        );
-    }
+    persisted.map_err(|_| Failure::NotPersisted)?;
     let buckets = &app.config.buckets;
     let mut body = json!({"status": "ok", "file": entry.json(buckets)});
     if let Some(from) = r.moved_from {
@@ -285,7 +270,7 @@ async fn relocate(app: &App, query: Option<&str>) -> Response<Body> {
         body["note"] =
             json!("file exists in multiple buckets, last configured bucket takes precedence");
     }
-    respond::json(StatusCode::OK, &body)
+    Ok(respond::json(StatusCode::OK, &body))
 }
 
 fn file_not_found(bucket: BucketRef, key: &str, app: &App) -> Response<Body> {
@@ -338,11 +323,7 @@ fn redirect_to(app: &App, method: &Method, entry: &Entry) -> Response<Body> {
             });
         match signed {
             Ok(url) => url,
-            // No valid credentials to sign with: storage is unavailable, not broken.
-            Err(crate::s3::urls::UrlError::Credentials(_)) => {
-                return respond::unavailable(&json!({"error": "storage unavailable"}));
-            }
-            Err(e) => return respond::error(StatusCode::INTERNAL_SERVER_ERROR, &e.to_string()),
+            Err(e) => return Failure::from_url(e).response(),
         }
     };
     respond::redirect(location, &app.redirect_cache_control_for(!b.public))
@@ -377,16 +358,13 @@ async fn download(app: &Arc<App>, method: &Method, bucket: BucketRef, key: &str)
     // the manifests) when S3 answers; a client that hangs up cancels nothing.
     // The task counts its own S3 calls (a task-local does not cross `spawn`), added to
     // the request's when it answers in time.
-    let check = tokio::spawn(CALLS_IN_REQUEST.scope(std::cell::Cell::new(0), {
-        let (app, key) = (Arc::clone(app), key.to_owned());
-        async move {
-            let found = confirm(app, key).await;
-            (found, CALLS_IN_REQUEST.with(std::cell::Cell::get))
-        }
-    }));
+    let check = tokio::spawn(request_scope::counting_calls(confirm(
+        Arc::clone(app),
+        key.to_owned(),
+    )));
     let checked = tokio::time::timeout(app.config.storage.verify_deadline, check).await;
     if let Ok(Ok((_, calls))) = &checked {
-        let _ = CALLS_IN_REQUEST.try_with(|c| c.set(c.get() + calls));
+        request_scope::add_calls(*calls);
     }
     match checked {
         Ok(Ok((Ok(entry), _))) => answer(app, method, bucket, key, entry.as_deref()),
@@ -444,6 +422,6 @@ async fn download_unknown(
             answer(app, method, bucket, key, found.entry.as_deref())
         }
         Err(S3Error::KeyRejected { .. }) => file_not_found(bucket, key, app),
-        Err(err) => storage_unavailable(app, &err),
+        Err(err) => Failure::from_s3(app, &err).response(),
     }
 }

@@ -5,6 +5,7 @@ pub mod client_addr;
 pub mod conn;
 pub mod decode;
 pub mod events;
+pub mod failure;
 pub mod handlers;
 pub mod list_body;
 pub mod request_id;

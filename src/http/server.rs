@@ -2,7 +2,6 @@
 //! routes, answers, counts and logs; a connection cap and a write timeout per
 //! connection; on a signal, readiness 503 for the shutdown delay, then a graceful drain.
 
-use std::cell::Cell;
 use std::convert::Infallible;
 use std::future::Future;
 use std::net::{IpAddr, SocketAddr};
@@ -27,7 +26,6 @@ use super::request_id;
 use super::respond::{self, Body};
 use super::router::{Route, route};
 use crate::app::App;
-use crate::s3::client::CALLS_IN_REQUEST;
 use crate::{info, warn};
 
 /// Longest path and query accepted; longer is 414. Keys are at most 1024 bytes, which
@@ -175,12 +173,7 @@ async fn handled(
 
 /// `answer`'s response and the S3 calls made while producing it.
 async fn counted(answer: impl Future<Output = Response<Body>>) -> (Response<Body>, u32) {
-    CALLS_IN_REQUEST
-        .scope(Cell::new(0), async {
-            let r = answer.await;
-            (r, CALLS_IN_REQUEST.with(Cell::get))
-        })
-        .await
+    crate::s3::request_scope::counting_calls(answer).await
 }
 
 /// Everything a new connection needs.

@@ -1,6 +1,5 @@
 //! The S3 client: reqwest for transport, the project's own SigV4 for every signature.
 
-use std::cell::Cell;
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -18,15 +17,6 @@ use crate::credentials::CredentialsHandle;
 use crate::metrics::{Metrics, S3Op, S3Outcome};
 use crate::sigv4::{self, Credentials, PayloadHash, Request};
 use crate::timefmt;
-
-tokio::task_local! {
-    /// S3 calls made while serving one HTTP request, for its log line.
-    pub static CALLS_IN_REQUEST: Cell<u32>;
-    /// Set for explicit API requests (`/update`, `/relocate`, `/list`): their calls go
-    /// through an open circuit breaker (and close it when they succeed). The breaker is
-    /// there to shed the flood of downloads, not an operator's deliberate request.
-    pub static PAST_THE_BREAKER: ();
-}
 
 /// Metadata of an object, as HEAD reports it (timestamps normalised to RFC 3339).
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -218,7 +208,7 @@ impl S3Client {
         credentials: Credentials,
         settings: ClientSettings,
         metrics: Arc<Metrics>,
-    ) -> Result<S3Client, String> {
+    ) -> Result<S3Client, crate::tls::HttpClientError> {
         S3Client::with_credentials(
             endpoint,
             CredentialsHandle::fixed(credentials, region),
@@ -236,17 +226,16 @@ impl S3Client {
         settings: ClientSettings,
         metrics: Arc<Metrics>,
         tls: &crate::tls::TlsSettings,
-    ) -> Result<S3Client, String> {
-        let http = tls
+    ) -> Result<S3Client, crate::tls::HttpClientError> {
+        let builder = tls
             .apply(reqwest::Client::builder())
             .connect_timeout(settings.connect_timeout)
             .timeout(settings.timeout)
             .pool_max_idle_per_host(settings.pool_idle_per_host)
             .pool_idle_timeout(Duration::from_secs(60))
             .tcp_nodelay(true)
-            .redirect(reqwest::redirect::Policy::none())
-            .build()
-            .map_err(|e| format!("cannot build the HTTP client: {e}"))?;
+            .redirect(reqwest::redirect::Policy::none());
+        let http = crate::tls::build_client(builder, "S3")?;
         Ok(S3Client {
             inner: Arc::new(Inner {
                 http,
@@ -333,7 +322,7 @@ impl S3Client {
         if let Some(b) = &call.body {
             req = req.body(b.clone());
         }
-        let _ = CALLS_IN_REQUEST.try_with(|c| c.set(c.get() + 1));
+        super::request_scope::note_call();
         let resp = req.send().await.map_err(|e| S3Error::Unavailable {
             reason: crate::tls::explain(&e, &target.origin).unwrap_or_else(|| transport_reason(&e)),
         })?;
@@ -377,7 +366,7 @@ impl S3Client {
                 .lock()
                 .unwrap_or_else(|p| p.into_inner())
                 .admit(Instant::now());
-            if admission == Admission::Shed && PAST_THE_BREAKER.try_with(|()| ()).is_ok() {
+            if admission == Admission::Shed && super::request_scope::is_past_the_breaker() {
                 admission = Admission::Send;
             }
             if admission == Admission::Shed {
@@ -704,7 +693,8 @@ impl S3Client {
             })
             .await
             .map_err(|f| f.error)?;
-        let page = parse_list_page(&answer.body).map_err(S3Error::InvalidResponse)?;
+        let page =
+            parse_list_page(&answer.body).map_err(|e| S3Error::InvalidResponse(e.to_string()))?;
         self.remember_bucket_answers(bucket);
         let mut objects = Vec::with_capacity(page.contents.len());
         for c in page.contents {

@@ -5,6 +5,7 @@ pub mod breaker;
 pub mod client;
 pub mod endpoint;
 pub mod error;
+pub mod request_scope;
 pub mod retry;
 pub mod urls;
 pub mod xml;

@@ -29,13 +29,45 @@ pub struct ErrorDocument {
     pub message: String,
 }
 
-fn read_error(e: impl std::fmt::Display) -> String {
-    format!("invalid XML: {e}")
+/// Why a listing page could not be read; S3 (or whatever answered in its place) sent
+/// something that is not a ListObjectsV2 result.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum XmlError {
+    /// Not well-formed XML (as quick-xml reports it).
+    Malformed(String),
+    /// Well-formed, but another document (an HTML error page, another S3 answer).
+    NotAListing { root: Option<String> },
+    /// An entity reference XML does not define (`&nbsp;` in an HTML page).
+    UnknownEntity(String),
+    /// A `<Size>` that is not a number of bytes.
+    InvalidSize(String),
+}
+
+impl std::fmt::Display for XmlError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            XmlError::Malformed(e) => write!(f, "invalid XML: {e}"),
+            XmlError::NotAListing { root: Some(root) } => {
+                write!(f, "not a ListBucketResult (root element <{root}>)")
+            }
+            XmlError::NotAListing { root: None } => {
+                f.write_str("not a ListBucketResult (no XML element)")
+            }
+            XmlError::UnknownEntity(name) => write!(f, "unknown XML entity &{name};"),
+            XmlError::InvalidSize(text) => write!(f, "invalid <Size> {text:?}"),
+        }
+    }
+}
+
+impl std::error::Error for XmlError {}
+
+fn read_error(e: impl std::fmt::Display) -> XmlError {
+    XmlError::Malformed(e.to_string())
 }
 
 /// Parses one ListObjectsV2 page. Keys come back decoded (the request does not ask for
 /// `encoding-type=url`), with XML entities resolved.
-pub fn parse_list_page(xml: &[u8]) -> Result<ListPage, String> {
+pub fn parse_list_page(xml: &[u8]) -> Result<ListPage, XmlError> {
     let mut reader = Reader::from_reader(xml);
     let mut page = ListPage::default();
     let mut path: Vec<Vec<u8>> = Vec::new();
@@ -49,10 +81,9 @@ pub fn parse_list_page(xml: &[u8]) -> Result<ListPage, String> {
                 let name = e.local_name().as_ref().to_vec();
                 // A 200 whose body is some other XML (or HTML) is not an empty listing.
                 if path.is_empty() && name != b"ListBucketResult" {
-                    return Err(format!(
-                        "not a ListBucketResult (root element <{}>)",
-                        String::from_utf8_lossy(&name)
-                    ));
+                    return Err(XmlError::NotAListing {
+                        root: Some(String::from_utf8_lossy(&name).into_owned()),
+                    });
                 }
                 saw_root = true;
                 if name == b"Contents" && path.len() == 1 {
@@ -68,8 +99,8 @@ pub fn parse_list_page(xml: &[u8]) -> Result<ListPage, String> {
             Event::GeneralRef(r) => {
                 // quick-xml reports entity references (`&amp;`, `&#x1;`) separately.
                 let name = r.decode().map_err(read_error)?;
-                let resolved =
-                    resolve_entity(&name).ok_or_else(|| format!("unknown XML entity &{name};"))?;
+                let resolved = resolve_entity(&name)
+                    .ok_or_else(|| XmlError::UnknownEntity(name.to_string()))?;
                 text.push_str(&resolved);
             }
             Event::CData(c) => {
@@ -87,10 +118,9 @@ pub fn parse_list_page(xml: &[u8]) -> Result<ListPage, String> {
                             match field {
                                 b"Key" => c.key = std::mem::take(&mut text),
                                 b"Size" => {
-                                    c.size = text
-                                        .trim()
-                                        .parse()
-                                        .map_err(|_| format!("invalid <Size> {:?}", text.trim()))?
+                                    c.size = text.trim().parse().map_err(|_| {
+                                        XmlError::InvalidSize(text.trim().to_owned())
+                                    })?
                                 }
                                 b"LastModified" => c.last_modified = text.trim().to_owned(),
                                 b"ETag" => c.etag = text.trim().to_owned(),
@@ -120,7 +150,7 @@ pub fn parse_list_page(xml: &[u8]) -> Result<ListPage, String> {
         buf.clear();
     }
     if !saw_root {
-        return Err("not a ListBucketResult (no XML element)".into());
+        return Err(XmlError::NotAListing { root: None });
     }
     Ok(page)
 }

@@ -138,6 +138,7 @@ pub fn s3_client(endpoint: &str, timeout: Duration) -> Result<S3Client, String> 
         },
         Arc::new(Metrics::default()),
     )
+    .map_err(|e| e.to_string())
 }
 
 /// Bucket names of the two-bucket layout, overridable by `--public` / `--private`.
