@@ -6,6 +6,7 @@
 //! Sharded so concurrent redirects rarely share a lock; a full shard is emptied (the
 //! facts are all re-derivable: a cleared entry costs one S3 check or one signature).
 
+use crate::config::BucketId;
 use std::collections::HashMap;
 use std::hash::{BuildHasher, RandomState};
 use std::sync::{Mutex, MutexGuard};
@@ -19,7 +20,7 @@ pub struct KeyCache<V> {
 }
 
 struct Slot<V> {
-    bucket: usize,
+    bucket: BucketId,
     key: Box<str>,
     value: V,
 }
@@ -45,7 +46,7 @@ impl<V> KeyCache<V> {
     /// returns its result.
     pub fn with<R>(
         &self,
-        bucket: usize,
+        bucket: BucketId,
         key: &str,
         default: impl FnOnce() -> V,
         f: impl FnOnce(&mut V) -> R,
@@ -75,7 +76,7 @@ impl<V> KeyCache<V> {
     }
 
     /// The value of `(bucket, key)` if cached, through `f`.
-    pub fn peek<R>(&self, bucket: usize, key: &str, f: impl FnOnce(&V) -> R) -> Option<R> {
+    pub fn peek<R>(&self, bucket: BucketId, key: &str, f: impl FnOnce(&V) -> R) -> Option<R> {
         let hash = self.hasher.hash_one((bucket, key));
         let shard = self.shard(hash);
         shard
@@ -103,20 +104,20 @@ mod tests {
     #[test]
     fn keeps_values_per_bucket_and_key() {
         let c: KeyCache<u32> = KeyCache::new(100);
-        c.with(0, "a", || 1, |_| ());
-        c.with(1, "a", || 2, |_| ());
-        assert_eq!(c.peek(0, "a", |v| *v), Some(1));
-        assert_eq!(c.peek(1, "a", |v| *v), Some(2));
-        assert_eq!(c.peek(0, "b", |v| *v), None);
-        c.with(0, "a", || 9, |v| *v += 10);
-        assert_eq!(c.peek(0, "a", |v| *v), Some(11));
+        c.with(BucketId::new(0), "a", || 1, |_| ());
+        c.with(BucketId::new(1), "a", || 2, |_| ());
+        assert_eq!(c.peek(BucketId::new(0), "a", |v| *v), Some(1));
+        assert_eq!(c.peek(BucketId::new(1), "a", |v| *v), Some(2));
+        assert_eq!(c.peek(BucketId::new(0), "b", |v| *v), None);
+        c.with(BucketId::new(0), "a", || 9, |v| *v += 10);
+        assert_eq!(c.peek(BucketId::new(0), "a", |v| *v), Some(11));
     }
 
     #[test]
     fn stays_bounded() {
         let c: KeyCache<u8> = KeyCache::new(1000);
         for i in 0..100_000 {
-            c.with(0, &format!("k{i}"), || 0, |_| ());
+            c.with(BucketId::new(0), &format!("k{i}"), || 0, |_| ());
         }
         assert!(c.len() <= 1000 + SHARDS, "{}", c.len());
     }

@@ -78,7 +78,7 @@ fn registered(svc: &Service) -> BTreeMap<String, usize> {
         .registry
         .all()
         .iter()
-        .map(|e| (e.key.clone(), e.bucket))
+        .map(|e| (e.key.clone(), e.bucket.index()))
         .collect()
 }
 
@@ -340,7 +340,7 @@ async fn access_denied_while_serving_is_not_a_not_found() {
             .await;
         assert_ne!(s, 404, "403: /relocate {key}: {v}");
         assert_eq!(
-            svc.app.registry.get(key).map(|e| e.bucket),
+            svc.app.registry.get(key).map(|e| e.bucket.index()),
             Some(usize::from(bucket == PRIVATE)),
             "403: {key} kept where it was"
         );

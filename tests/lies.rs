@@ -58,7 +58,7 @@ fn registered(svc: &Service) -> BTreeMap<String, usize> {
         .registry
         .all()
         .iter()
-        .map(|e| (e.key.clone(), e.bucket))
+        .map(|e| (e.key.clone(), e.bucket.index()))
         .collect()
 }
 
@@ -375,7 +375,10 @@ async fn a_relocation_sticks_through_list_sync_and_restart_and_follows_its_file(
     seed.put(PUBLIC, "dup.txt", "one").await;
     seed.put(PRIVATE, "dup.txt", "two").await;
     let svc = Service::ready(&s3).await;
-    assert_eq!(svc.app.registry.get("dup.txt").map(|e| e.bucket), Some(0));
+    assert_eq!(
+        svc.app.registry.get("dup.txt").map(|e| e.bucket.index()),
+        Some(0)
+    );
     let (s, v) = svc.post_json("/relocate?filename=dup.txt").await;
     assert_eq!(s, 200, "{v}");
     assert_eq!(v["relocated_to"], PRIVATE);
@@ -383,7 +386,7 @@ async fn a_relocation_sticks_through_list_sync_and_restart_and_follows_its_file(
     let (s, _) = svc.get_json("/list").await;
     assert_eq!(s, 200);
     assert_eq!(
-        svc.app.registry.get("dup.txt").map(|e| e.bucket),
+        svc.app.registry.get("dup.txt").map(|e| e.bucket.index()),
         Some(1),
         "after /list"
     );
@@ -391,7 +394,7 @@ async fn a_relocation_sticks_through_list_sync_and_restart_and_follows_its_file(
         .await
         .expect("sync");
     assert_eq!(
-        svc.app.registry.get("dup.txt").map(|e| e.bucket),
+        svc.app.registry.get("dup.txt").map(|e| e.bucket.index()),
         Some(1),
         "after a sync"
     );
@@ -403,7 +406,7 @@ async fn a_relocation_sticks_through_list_sync_and_restart_and_follows_its_file(
 
     let svc = Service::ready(&s3).await;
     assert_eq!(
-        svc.app.registry.get("dup.txt").map(|e| e.bucket),
+        svc.app.registry.get("dup.txt").map(|e| e.bucket.index()),
         Some(1),
         "after a restart"
     );
@@ -411,7 +414,10 @@ async fn a_relocation_sticks_through_list_sync_and_restart_and_follows_its_file(
     seed.delete(PRIVATE, "dup.txt").await;
     let (s, _) = svc.get_json("/list").await;
     assert_eq!(s, 200);
-    assert_eq!(svc.app.registry.get("dup.txt").map(|e| e.bucket), Some(0));
+    assert_eq!(
+        svc.app.registry.get("dup.txt").map(|e| e.bucket.index()),
+        Some(0)
+    );
     svc.stop().await;
 }
 
@@ -512,7 +518,10 @@ async fn a_manifest_over_the_size_limit_is_not_read_whole() {
         svc,
     } = rig_with(s3, &[("PARPARCHIK_MANIFEST_MAX_BYTES", "65536")]).await;
     // Ignored: the bucket was rebuilt from its listing, and the service is ready.
-    assert_eq!(svc.app.registry.get("hello.txt").map(|e| e.bucket), Some(0));
+    assert_eq!(
+        svc.app.registry.get("hello.txt").map(|e| e.bucket.index()),
+        Some(0)
+    );
     assert_eq!(svc.app.registry.len(), 2);
     svc.stop().await;
 }

@@ -5,7 +5,7 @@
 mod common;
 
 use common::{MANIFEST, PRIVATE, PUBLIC};
-use parparchik::config::BucketConfig;
+use parparchik::config::{BucketConfig, BucketId};
 use parparchik::registry::Entry;
 use parparchik::registry::manifest::{self, ManifestEntry, ManifestError};
 
@@ -162,17 +162,22 @@ fn render_then_parse_gives_the_same_entries() {
         },
     ];
     let entries = [
-        Entry::new("z/last.txt", 1, 3, "2026-05-05T10:00:00Z"),
-        Entry::new("a b+c%20~()!.txt", 1, 0, "2025-12-31T23:59:59Z"),
+        Entry::new("z/last.txt", BucketId::new(1), 3, "2026-05-05T10:00:00Z"),
+        Entry::new(
+            "a b+c%20~()!.txt",
+            BucketId::new(1),
+            0,
+            "2025-12-31T23:59:59Z",
+        ),
         Entry::new(
             "ünïcødé/файл.txt",
-            1,
+            BucketId::new(1),
             u64::from(u32::MAX) + 1,
             "2026-01-01T00:00:00Z",
         ),
     ];
     let refs: Vec<&Entry> = entries.iter().collect();
-    let bytes = manifest::render(1, &refs, &buckets);
+    let bytes = manifest::render(BucketId::new(1), &refs, &buckets);
 
     // The contract's form, entries sorted by key, routes and types from configuration.
     let v: serde_json::Value = serde_json::from_slice(&bytes).expect("rendered manifest is JSON");
@@ -197,7 +202,7 @@ fn render_then_parse_gives_the_same_entries() {
     assert_eq!(manifest::parse(&bytes, PUBLIC), Ok(expected));
 
     // An empty bucket renders as an empty list (not the Lua edition's `{}`) and parses back.
-    let empty = manifest::render(0, &[], &buckets);
+    let empty = manifest::render(BucketId::new(0), &[], &buckets);
     let v: serde_json::Value = serde_json::from_slice(&empty).expect("JSON");
     assert_eq!(
         v,

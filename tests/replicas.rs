@@ -573,7 +573,12 @@ async fn conflict_is_merged() {
         ["gone.txt", "moving.txt", "x.txt", "y.txt"],
         "X survived, the ghost was dropped, Y was added"
     );
-    assert!(a.app.registry.get("x.txt").is_some_and(|e| e.bucket == 0));
+    assert!(
+        a.app
+            .registry
+            .get("x.txt")
+            .is_some_and(|e| e.bucket.index() == 0)
+    );
     assert!(a.app.registry.get("ghost.txt").is_none());
     let v = status(&a).await;
     assert_eq!(
@@ -649,7 +654,10 @@ async fn merge_follows_a_move_the_other_replica_recorded() {
     seed.put(PUBLIC, "stays.txt", "stays").await;
     let a = Service::ready(&s3).await;
     let b = Service::ready(&s3).await;
-    assert_eq!(b.app.registry.get("moved.txt").map(|e| e.bucket), Some(1));
+    assert_eq!(
+        b.app.registry.get("moved.txt").map(|e| e.bucket.index()),
+        Some(1)
+    );
 
     seed.mv(PRIVATE, PUBLIC, "moved.txt").await;
     let (code, v) = a.post_json("/relocate?filename=moved.txt").await;
@@ -671,7 +679,7 @@ async fn merge_follows_a_move_the_other_replica_recorded() {
     );
     assert!(seed.manifest_keys(PRIVATE).await.is_empty());
     assert_eq!(
-        b.app.registry.get("moved.txt").map(|e| e.bucket),
+        b.app.registry.get("moved.txt").map(|e| e.bucket.index()),
         Some(0),
         "B followed the move"
     );
@@ -812,7 +820,7 @@ async fn failed_sync_leaves_registry() {
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
     assert_eq!(
-        svc.app.registry.get("d.txt").map(|e| e.bucket),
+        svc.app.registry.get("d.txt").map(|e| e.bucket.index()),
         Some(0),
         "the sync after S3 came back saw the new file"
     );

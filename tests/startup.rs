@@ -9,6 +9,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use common::{MANIFEST, PRIVATE, PUBLIC, S3, Seeder, Service, assert_rfc3339_utc, metric};
+use parparchik::config::BucketId;
 use parparchik::metrics::Metrics;
 use parparchik::s3::client::ClientSettings;
 use parparchik::s3::{Endpoint, S3Client};
@@ -45,7 +46,7 @@ async fn holdings(s3: &S3, bucket: &str) -> Holdings {
 fn registered(svc: &Service, index: usize) -> Holdings {
     svc.app
         .registry
-        .entries_in(index)
+        .entries_in(BucketId::new(index))
         .iter()
         .map(|e| (e.key.clone(), (e.size, e.last_modified())))
         .collect()
@@ -260,13 +261,13 @@ async fn stale_manifests_are_corrected_and_rewritten() {
     );
     assert_eq!(
         reg.get("added.txt").expect("added file registered").bucket,
-        1
+        BucketId::new(1)
     );
     assert_eq!(
         reg.get("moved.txt").expect("moved file registered").bucket,
-        1
+        BucketId::new(1)
     );
-    assert_eq!(reg.get("keep.txt").expect("kept").bucket, 0);
+    assert_eq!(reg.get("keep.txt").expect("kept").bucket.index(), 0);
     assert_eq!(reg.len(), 4);
     assert_eq!(registered(&svc, 0), holdings(&s3, PUBLIC).await);
     assert_eq!(registered(&svc, 1), holdings(&s3, PRIVATE).await);
@@ -328,7 +329,7 @@ async fn a_key_in_both_buckets_is_registered_in_the_first() {
 
     let svc = Service::ready(&s3).await;
     let both = svc.app.registry.get("both.txt").expect("registered");
-    assert_eq!(both.bucket, 0, "first (priority) bucket wins");
+    assert_eq!(both.bucket.index(), 0, "first (priority) bucket wins");
     assert_eq!(
         both.size,
         "public copy".len() as u64,
@@ -386,15 +387,15 @@ async fn listings_of_more_than_a_thousand_objects_are_followed() {
         s3.stats().snapshot()
     );
     assert_eq!(svc.app.registry.len(), 1120);
-    assert_eq!(svc.app.registry.entries_in(0).len(), 1100);
-    assert_eq!(svc.app.registry.entries_in(1).len(), 20);
+    assert_eq!(svc.app.registry.entries_in(BucketId::new(0)).len(), 1100);
+    assert_eq!(svc.app.registry.entries_in(BucketId::new(1)).len(), 20);
     for k in &public {
         let e = svc
             .app
             .registry
             .get(k)
             .unwrap_or_else(|| panic!("{k} registered"));
-        assert_eq!((e.bucket, e.size), (0, k.len() as u64), "{k}");
+        assert_eq!((e.bucket.index(), e.size), (0, k.len() as u64), "{k}");
     }
 
     let mut sorted = public.clone();
@@ -453,12 +454,12 @@ async fn manifests_in_old_forms_are_accepted() {
     // Entries are normalised, whatever form the manifest had.
     let e = svc.app.registry.get("lua.txt").expect("registered");
     assert_eq!(
-        (e.bucket, e.size, e.last_modified().as_str()),
+        (e.bucket.index(), e.size, e.last_modified().as_str()),
         (0, size, meta.last_modified.as_str())
     );
     assert_rfc3339_utc(&e.last_modified());
     let old = svc.app.registry.get("old.txt").expect("registered");
-    assert_eq!(old.bucket, 1);
+    assert_eq!(old.bucket.index(), 1);
     assert_rfc3339_utc(&old.last_modified());
     assert_ne!(
         old.last_modified(),
@@ -539,7 +540,8 @@ async fn unreachable_s3_then_appearing_makes_the_service_ready() {
             .registry
             .get("early.txt")
             .expect("registered")
-            .bucket,
+            .bucket
+            .index(),
         0
     );
     assert_eq!(
@@ -547,7 +549,8 @@ async fn unreachable_s3_then_appearing_makes_the_service_ready() {
             .registry
             .get("hidden/early.bin")
             .expect("registered")
-            .bucket,
+            .bucket
+            .index(),
         1
     );
     assert_eq!(svc.app.registry.duplicate_count(), 1);
@@ -628,7 +631,7 @@ async fn a_listing_in_ranges_merges_exactly_at_the_seams() {
     assert_eq!(svc.app.registry.len(), keys.len());
 
     // The split points the next sync will use (the same sample of the same registry).
-    let splits = svc.app.registry.keys_in(0, |known| {
+    let splits = svc.app.registry.keys_in(BucketId::new(0), |known| {
         parparchik::coordinator::listing::split_points(known.iter().copied(), 3)
     });
     assert_eq!(splits.len(), 2, "{splits:?}");

@@ -8,6 +8,7 @@
 //! level (references) to count each once. For a million files in one folder a page keeps
 //! 500 references and copies 500 rows, never the million.
 
+use crate::config::BucketId;
 use std::cmp::Ordering;
 use std::collections::{BinaryHeap, HashSet};
 
@@ -36,7 +37,7 @@ pub enum Row {
         /// The key below the prefix (no `/`).
         name: String,
         key: String,
-        bucket: usize,
+        bucket: BucketId,
         size: u64,
         modified: Option<i64>,
     },
@@ -191,7 +192,7 @@ mod tests {
     fn entries(keys: &[&str]) -> Vec<Entry> {
         keys.iter()
             .enumerate()
-            .map(|(i, k)| Entry::new(*k, i % 2, i as u64, "2026-05-05T10:00:00Z"))
+            .map(|(i, k)| Entry::new(*k, BucketId::new(i % 2), i as u64, "2026-05-05T10:00:00Z"))
             .collect()
     }
 
@@ -234,7 +235,7 @@ mod tests {
             Row::File {
                 key, size, bucket, ..
             } => {
-                assert_eq!((key.as_str(), *size, *bucket), ("b/1.txt", 3, 1));
+                assert_eq!((key.as_str(), *size, bucket.index()), ("b/1.txt", 3, 1));
             }
             other => panic!("{other:?}"),
         }

@@ -207,7 +207,7 @@ fn row(out: &mut String, view: &View<'_>, r: &Row) {
             size,
             modified,
         } => {
-            let b = view.buckets.get(*bucket);
+            let b = view.buckets.get(bucket.index());
             let bucket_name = b.map_or("", |b| b.name.as_str());
             let href = file_href(bucket_name, key);
             let when = modified
@@ -333,6 +333,7 @@ pub fn render(view: &View<'_>) -> String {
 mod tests {
     use super::*;
     use crate::browse::listing::{self, Request};
+    use crate::config::BucketId;
     use crate::registry::Entry;
 
     const NONCE: &str = "0123456789abcdef0123456789abcdef";
@@ -345,7 +346,7 @@ mod tests {
         let entries: Vec<Entry> = keys
             .iter()
             .enumerate()
-            .map(|(i, k)| Entry::new(*k, i % 2, 1536, "2026-05-05T10:00:00Z"))
+            .map(|(i, k)| Entry::new(*k, BucketId::new(i % 2), 1536, "2026-05-05T10:00:00Z"))
             .collect();
         let lowered = filter.map(str::to_lowercase);
         let p = listing::page(

@@ -6,8 +6,11 @@
 use std::fmt;
 use std::time::Duration;
 
+mod bucket_id;
 pub mod events;
 pub mod variables;
+
+pub use bucket_id::BucketId;
 
 use crate::s3::endpoint::Endpoint;
 use crate::sigv4::Credentials;

@@ -1,6 +1,7 @@
 //! One HEAD in flight per object: concurrent checks of the same key share its answer, so
 //! a burst on one popular file costs one S3 call.
 
+use crate::config::BucketId;
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
@@ -13,14 +14,14 @@ type Slot = Arc<OnceCell<Answer>>;
 
 #[derive(Default)]
 pub struct HeadCoalescer {
-    in_flight: Mutex<HashMap<(usize, String), Slot>>,
+    in_flight: Mutex<HashMap<(BucketId, String), Slot>>,
 }
 
 /// Removes the in-flight slot when its owner finishes or is cancelled, so a later
 /// request never reuses an old answer.
 struct Owner<'a> {
-    map: &'a Mutex<HashMap<(usize, String), Slot>>,
-    id: Option<(usize, String)>,
+    map: &'a Mutex<HashMap<(BucketId, String), Slot>>,
+    id: Option<(BucketId, String)>,
     slot: Slot,
 }
 
@@ -38,7 +39,7 @@ impl Drop for Owner<'_> {
 impl HeadCoalescer {
     /// Runs `head` unless a check of the same `(bucket, key)` is already in flight, in which
     /// case waits for that one. Returns the answer and whether it was shared.
-    pub async fn run<F, Fut>(&self, bucket: usize, key: &str, head: F) -> (Answer, bool)
+    pub async fn run<F, Fut>(&self, bucket: BucketId, key: &str, head: F) -> (Answer, bool)
     where
         F: FnOnce() -> Fut,
         Fut: std::future::Future<Output = Answer>,
@@ -80,7 +81,7 @@ mod tests {
         for _ in 0..50 {
             let (c, calls) = (Arc::clone(&c), Arc::clone(&calls));
             tasks.push(tokio::spawn(async move {
-                c.run(0, "k", || async {
+                c.run(BucketId::new(0), "k", || async {
                     calls.fetch_add(1, Ordering::SeqCst);
                     tokio::time::sleep(std::time::Duration::from_millis(50)).await;
                     Err(S3Error::NotFound)
@@ -94,7 +95,7 @@ mod tests {
         assert_eq!(calls.load(Ordering::SeqCst), 1);
         // Finished checks are not reused.
         let _ = c
-            .run(0, "k", || async {
+            .run(BucketId::new(0), "k", || async {
                 calls.fetch_add(1, Ordering::SeqCst);
                 Err(S3Error::NotFound)
             })

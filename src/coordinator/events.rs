@@ -16,6 +16,7 @@
 //! This module also keeps each bucket's trust (see `events::trust`): events received,
 //! and what every sync found that the events had missed.
 
+use crate::config::BucketId;
 use std::hash::BuildHasher;
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -156,6 +157,7 @@ pub fn observe_syncs(app: &App) {
     let now = app.now_ms();
     let enabled = app.config.events.enabled();
     for (i, t) in trust.iter_mut().enumerate() {
+        let i = BucketId::new(i);
         let missed = unannounced.contains(i);
         let was = t.trusted();
         t.sync(missed, now);
@@ -189,11 +191,11 @@ pub fn vouched(app: &App, entry: &Entry) -> bool {
     }
     observe_syncs(app);
     let state = &app.events;
-    if state.trusted_bits.load(Ordering::Acquire) & (1 << entry.bucket) == 0 {
+    if state.trusted_bits.load(Ordering::Acquire) & (1 << entry.bucket.index()) == 0 {
         return false;
     }
     let ttl_ms = u64::try_from(app.config.events.verify_ttl.as_millis()).unwrap_or(u64::MAX);
-    let vouched = state.vouched_ms[entry.bucket].load(Ordering::Relaxed);
+    let vouched = state.vouched_ms[entry.bucket.index()].load(Ordering::Relaxed);
     if vouched != 0 && app.now_ms().saturating_sub(vouched - 1) < ttl_ms {
         return true;
     }
@@ -331,13 +333,19 @@ pub async fn apply(app: &App, records: Vec<Record>) -> Result<Applied, ApplyErro
 
 /// Applies one event; its outcome and the manifests it changed.
 async fn apply_one(app: &App, n: &Notice) -> Result<(EventOutcome, Dirty), S3Error> {
-    let Some(bucket) = app.config.buckets.iter().position(|b| b.name == n.bucket) else {
+    let Some(bucket) = app
+        .config
+        .buckets
+        .iter()
+        .position(|b| b.name == n.bucket)
+        .map(BucketId::new)
+    else {
         return Ok((EventOutcome::UnknownBucket, Dirty::default()));
     };
     // Whatever it says, an event about a bucket shows that its events flow.
     {
         let mut trust = app.events.trust();
-        trust[bucket].event(app.now_ms());
+        trust[bucket.index()].event(app.now_ms());
     }
     if app.config.buckets[bucket].owns(&n.key) {
         return Ok((EventOutcome::OwnObject, Dirty::default()));
@@ -367,7 +375,7 @@ async fn apply_one(app: &App, n: &Notice) -> Result<(EventOutcome, Dirty), S3Err
 }
 
 /// `ObjectCreated` in `bucket`: sticky routes, else the key's new home.
-fn created(app: &App, bucket: usize, n: &Notice) -> Dirty {
+fn created(app: &App, bucket: BucketId, n: &Notice) -> Dirty {
     app.misses.forget(bucket, &n.key);
     let when = n
         .time_ms
@@ -393,7 +401,7 @@ fn created(app: &App, bucket: usize, n: &Notice) -> Dirty {
 }
 
 /// `ObjectRemoved` from `bucket`: if the route was there, S3 says where it goes.
-async fn removed(app: &App, bucket: usize, key: &str) -> Result<Dirty, S3Error> {
+async fn removed(app: &App, bucket: BucketId, key: &str) -> Result<Dirty, S3Error> {
     match app.registry.get(key) {
         Some(e) if e.bucket == bucket => {
             let found = crate::coordinator::locate::confirm_or_find(app, key).await?;

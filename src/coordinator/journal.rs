@@ -2,6 +2,7 @@
 //! changed, catching up with the records other replicas wrote, reading the journal at
 //! start-up, and deleting records a compacted manifest includes.
 
+use crate::config::BucketId;
 use std::collections::HashSet;
 use std::sync::atomic::Ordering;
 use std::time::Duration;
@@ -26,7 +27,7 @@ const APPEND_ATTEMPTS: u32 = 50;
 /// parsed is skipped with a warning: its keys are settled by the next sync.
 pub async fn read_after(
     app: &App,
-    bucket: usize,
+    bucket: BucketId,
     after: u64,
 ) -> Result<(Vec<Record>, u64), S3Error> {
     let cfg = &app.config.buckets[bucket];
@@ -102,7 +103,7 @@ fn stated(record: &Record, bucket_name: &str) -> Vec<ManifestEntry> {
 /// each merged as the other writer's word on the keys it names. When the records this
 /// replica still needs were already deleted (it was idle through two compactions), the
 /// manifest that includes them is merged instead.
-pub async fn catch_up(app: &App, bucket: usize, slot: &mut Slot) -> Result<(), S3Error> {
+pub async fn catch_up(app: &App, bucket: BucketId, slot: &mut Slot) -> Result<(), S3Error> {
     let cfg = &app.config.buckets[bucket];
     let (records, last) = read_after(app, bucket, slot.journal_seq).await?;
     let contiguous = records
@@ -141,7 +142,7 @@ pub async fn catch_up(app: &App, bucket: usize, slot: &mut Slot) -> Result<(), S
 /// half compaction interval, a HEAD of the manifest; a manifest another replica
 /// rewrote means records may have been appended (and old ones will be deleted an
 /// interval later), so catch up now, while they are all still there.
-async fn check_current(app: &App, bucket: usize, slot: &mut Slot) -> Result<(), S3Error> {
+async fn check_current(app: &App, bucket: BucketId, slot: &mut Slot) -> Result<(), S3Error> {
     let every = app.config.storage.compact_interval / 2;
     if slot.checked_at.is_some_and(|t| t.elapsed() < every) {
         return Ok(());
@@ -163,7 +164,7 @@ async fn check_current(app: &App, bucket: usize, slot: &mut Slot) -> Result<(), 
 /// that took the next number first is caught up with, then the next number is tried.
 pub async fn append(
     app: &App,
-    bucket: usize,
+    bucket: BucketId,
     slot: &mut Slot,
     keys: &HashSet<String>,
 ) -> Result<(), S3Error> {
@@ -241,7 +242,7 @@ pub async fn append(
 /// Deletes the records up to `through` (a manifest that includes them has been in
 /// place for a compaction interval). Best effort, in the background: a record left
 /// behind is only read again by a replica that is far behind, and is harmless.
-pub fn prune_later(app: &App, bucket: usize, through: u64) {
+pub fn prune_later(app: &App, bucket: BucketId, through: u64) {
     let Some(app) = app.weak().upgrade() else {
         return;
     };

@@ -5,6 +5,7 @@
 //! registry and the manifests untouched and is returned to the caller. A key's own
 //! answer (S3 refusing that one key while its bucket answers) removes nothing either.
 
+use crate::config::BucketId;
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
 
@@ -14,7 +15,7 @@ use crate::s3::{Evidence, ObjectMeta, S3Error};
 
 /// HEAD of `key` in bucket `bucket`, coalesced with any check of the same object in flight.
 /// A bucket's own objects (its manifest) are never files: not found, without asking.
-pub async fn check(app: &App, bucket: usize, key: &str) -> Result<ObjectMeta, S3Error> {
+pub async fn check(app: &App, bucket: BucketId, key: &str) -> Result<ObjectMeta, S3Error> {
     let cfg = &app.config.buckets[bucket];
     if cfg.owns(key) {
         return Err(S3Error::NotFound);
@@ -43,7 +44,7 @@ pub async fn check(app: &App, bucket: usize, key: &str) -> Result<ObjectMeta, S3
 
 /// Registers `key` in `bucket` with S3's metadata and notes the confirmation. The common
 /// case, an entry S3 confirms unchanged, allocates nothing and takes no write lock.
-fn register(app: &App, key: &str, bucket: usize, meta: &ObjectMeta) -> (Arc<Entry>, Dirty) {
+fn register(app: &App, key: &str, bucket: BucketId, meta: &ObjectMeta) -> (Arc<Entry>, Dirty) {
     note_confirmed(app, bucket, key);
     if let Some(e) = app.registry.get(key)
         && e.bucket == bucket
@@ -59,7 +60,7 @@ fn register(app: &App, key: &str, bucket: usize, meta: &ObjectMeta) -> (Arc<Entr
 
 /// Remembers that S3 (or a bucket notification) just confirmed `key` in `bucket`, for
 /// `PARPARCHIK_VERIFY_TTL` and `PARPARCHIK_EVENTS_VERIFY_TTL`.
-pub(crate) fn note_confirmed(app: &App, bucket: usize, key: &str) {
+pub(crate) fn note_confirmed(app: &App, bucket: BucketId, key: &str) {
     if !app.config.verify_ttl.is_zero() || app.config.events.enabled() {
         let now = app.now_ms();
         app.confirmed.with(bucket, key, || 0, |at| *at = now + 1);
@@ -93,7 +94,7 @@ impl Located {
     }
 
     /// `key` found in `bucket`: registered there.
-    fn registered(app: &App, key: &str, bucket: usize, meta: &ObjectMeta) -> Located {
+    fn registered(app: &App, key: &str, bucket: BucketId, meta: &ObjectMeta) -> Located {
         let (entry, dirty) = register(app, key, bucket, meta);
         Located {
             entry: Some(entry),
@@ -116,7 +117,7 @@ pub async fn confirm_or_find(app: &App, key: &str) -> Result<Located, S3Error> {
         }
     }
     let mut unproven = None;
-    for bucket in 0..app.config.buckets.len() {
+    for bucket in BucketId::first(app.config.buckets.len()) {
         if Some(bucket) == skip {
             continue;
         }
@@ -146,7 +147,7 @@ pub async fn confirm_or_find(app: &App, key: &str) -> Result<Located, S3Error> {
 /// only what the answer needs. The named bucket first (a miss there is the answer, and
 /// is remembered for a while); only when it holds the key, the buckets before it in
 /// priority order, since the first bucket holding a homeless key is its home.
-pub async fn find_for_download(app: &App, named: usize, key: &str) -> Result<Located, S3Error> {
+pub async fn find_for_download(app: &App, named: BucketId, key: &str) -> Result<Located, S3Error> {
     if app.misses.is_missing(named, key, std::time::Instant::now()) {
         app.metrics.miss_cache_hits.fetch_add(1, Ordering::Relaxed);
         return Ok(Located::nowhere());
@@ -156,7 +157,7 @@ pub async fn find_for_download(app: &App, named: usize, key: &str) -> Result<Loc
         Err(S3Error::NotFound | S3Error::KeyRejected { .. }) => return Ok(Located::nowhere()),
         Err(other) => return Err(other),
     };
-    for bucket in 0..named {
+    for bucket in BucketId::first(named.index()) {
         if app
             .misses
             .is_missing(bucket, key, std::time::Instant::now())
@@ -180,7 +181,7 @@ pub async fn find_for_download(app: &App, named: usize, key: &str) -> Result<Loc
 pub struct Relocated {
     pub entry: Option<Arc<Entry>>,
     /// The bucket the registry had before, when it differs from the new one.
-    pub moved_from: Option<usize>,
+    pub moved_from: Option<BucketId>,
     /// Held by more than one bucket.
     pub duplicate: bool,
     pub dirty: Dirty,
@@ -191,7 +192,7 @@ pub async fn relocate(app: &App, key: &str) -> Result<Relocated, S3Error> {
     let before = app.registry.get(key).map(|e| e.bucket);
     let mut holders = Vec::new();
     let mut unproven = None;
-    for bucket in 0..app.config.buckets.len() {
+    for bucket in BucketId::first(app.config.buckets.len()) {
         match check(app, bucket, key).await {
             Ok(meta) => holders.push((bucket, meta)),
             Err(S3Error::NotFound) => {}

@@ -4,6 +4,7 @@
 //! background sync (one listing) while this replica's entries are kept. An entry is
 //! never dropped, nor one adopted, on the other writer's word alone.
 
+use crate::config::BucketId;
 use std::collections::{HashMap, HashSet};
 use std::sync::atomic::Ordering;
 
@@ -26,7 +27,7 @@ const RECORD_HEADS_AT_MOST: usize = 64;
 pub type Settled = HashMap<String, Views>;
 /// Both sides' view of one key: theirs as (size, last_modified), ours as (bucket, size,
 /// last_modified).
-pub type Views = (Option<(u64, String)>, Option<(usize, u64, String)>);
+pub type Views = (Option<(u64, String)>, Option<(BucketId, u64, String)>);
 
 /// What the other writer's view covers.
 #[derive(Clone, Copy, Debug)]
@@ -42,7 +43,7 @@ pub enum Scope<'a> {
 /// of the same write is not checked again unless either side's view of it changed since.
 pub async fn merge_theirs(
     app: &App,
-    bucket: usize,
+    bucket: BucketId,
     theirs: &[ManifestEntry],
     scope: Scope<'_>,
     settled: &mut Settled,
@@ -196,7 +197,7 @@ fn keep_ours_and_sync_later(
     disputed: &[String],
     settled: &mut Settled,
     state: &dyn Fn(&str) -> Views,
-    bucket: usize,
+    bucket: BucketId,
 ) {
     for key in disputed {
         settled.insert(key.clone(), state(key));

@@ -2,6 +2,7 @@
 //! requests for keys that do not exist costs one HEAD per key and TTL, not one per
 //! request. Memory is capped: past the cap the oldest misses are forgotten first.
 
+use crate::config::BucketId;
 use std::collections::{HashMap, VecDeque};
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
@@ -15,9 +16,9 @@ pub struct MissCache {
 #[derive(Default)]
 struct Inner {
     /// `(bucket, key)` → when the miss was proved.
-    at: HashMap<(usize, Box<str>), Instant>,
+    at: HashMap<(BucketId, Box<str>), Instant>,
     /// Insertion order, for O(1) eviction; may hold slots of keys forgotten since.
-    order: VecDeque<(usize, Box<str>)>,
+    order: VecDeque<(BucketId, Box<str>)>,
 }
 
 impl MissCache {
@@ -34,7 +35,7 @@ impl MissCache {
     }
 
     /// Whether `bucket` was proved not to hold `key` less than the TTL before `now`.
-    pub fn is_missing(&self, bucket: usize, key: &str, now: Instant) -> bool {
+    pub fn is_missing(&self, bucket: BucketId, key: &str, now: Instant) -> bool {
         if self.capacity == 0 || self.ttl.is_zero() {
             return false;
         }
@@ -46,7 +47,7 @@ impl MissCache {
             .is_some_and(|t| now.duration_since(*t) < self.ttl)
     }
 
-    pub fn remember(&self, bucket: usize, key: &str, now: Instant) {
+    pub fn remember(&self, bucket: BucketId, key: &str, now: Instant) {
         if self.capacity == 0 || self.ttl.is_zero() {
             return;
         }
@@ -69,7 +70,7 @@ impl MissCache {
     }
 
     /// Forgets a miss (the key was just found or registered).
-    pub fn forget(&self, bucket: usize, key: &str) {
+    pub fn forget(&self, bucket: BucketId, key: &str) {
         if self.capacity == 0 {
             return;
         }
@@ -93,13 +94,13 @@ mod tests {
     fn remembers_for_the_ttl_only() {
         let c = MissCache::new(Duration::from_secs(5), 10);
         let t = Instant::now();
-        assert!(!c.is_missing(0, "k", t));
-        c.remember(0, "k", t);
-        assert!(c.is_missing(0, "k", t + Duration::from_secs(4)));
-        assert!(!c.is_missing(1, "k", t), "per bucket");
-        assert!(!c.is_missing(0, "k", t + Duration::from_secs(5)));
-        c.forget(0, "k");
-        assert!(!c.is_missing(0, "k", t));
+        assert!(!c.is_missing(BucketId::new(0), "k", t));
+        c.remember(BucketId::new(0), "k", t);
+        assert!(c.is_missing(BucketId::new(0), "k", t + Duration::from_secs(4)));
+        assert!(!c.is_missing(BucketId::new(1), "k", t), "per bucket");
+        assert!(!c.is_missing(BucketId::new(0), "k", t + Duration::from_secs(5)));
+        c.forget(BucketId::new(0), "k");
+        assert!(!c.is_missing(BucketId::new(0), "k", t));
     }
 
     #[test]
@@ -107,13 +108,13 @@ mod tests {
         let c = MissCache::new(Duration::from_secs(60), 1000);
         let t = Instant::now();
         for i in 0..100_000 {
-            c.remember(0, &format!("missing-{i}"), t);
+            c.remember(BucketId::new(0), &format!("missing-{i}"), t);
         }
         assert!(c.len() <= 1000, "{}", c.len());
         assert!(c.inner.lock().unwrap().order.len() <= 2000);
         // The newest are the ones kept.
-        assert!(c.is_missing(0, "missing-99999", t));
-        assert!(!c.is_missing(0, "missing-0", t));
+        assert!(c.is_missing(BucketId::new(0), "missing-99999", t));
+        assert!(!c.is_missing(BucketId::new(0), "missing-0", t));
     }
 
     #[test]
@@ -123,8 +124,8 @@ mod tests {
             MissCache::new(Duration::ZERO, 10),
             MissCache::new(Duration::from_secs(1), 0),
         ] {
-            c.remember(0, "k", t);
-            assert!(!c.is_missing(0, "k", t));
+            c.remember(BucketId::new(0), "k", t);
+            assert!(!c.is_missing(BucketId::new(0), "k", t));
         }
     }
 }

@@ -18,6 +18,7 @@
 //! zero there is no journal: every write rewrites the whole manifest, as the other
 //! editions do.
 
+use crate::config::BucketId;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex as StdMutex, Weak};
 use std::time::Duration;
@@ -187,8 +188,8 @@ impl ManifestStore {
     }
 
     /// Records what start-up read.
-    pub async fn remember_read(&self, bucket: usize, read: ReadState<'_>) {
-        let mut slot = self.slots[bucket].lock().await;
+    pub async fn remember_read(&self, bucket: BucketId, read: ReadState<'_>) {
+        let mut slot = self.slots[bucket.index()].lock().await;
         slot.etag = read.etag.clone();
         slot.last_digest = read.body.map(digest);
         slot.manifest_seq = read.manifest_seq;
@@ -198,12 +199,12 @@ impl ManifestStore {
         self.set_etag(bucket, read.etag);
     }
 
-    fn set_etag(&self, bucket: usize, etag: Option<String>) {
+    fn set_etag(&self, bucket: BucketId, etag: Option<String>) {
         if let Some(e) = self
             .etags
             .lock()
             .unwrap_or_else(|p| p.into_inner())
-            .get_mut(bucket)
+            .get_mut(bucket.index())
         {
             *e = etag;
         }
@@ -233,7 +234,7 @@ impl ManifestStore {
         for (i, slot) in self.slots.iter().enumerate() {
             let slot = slot.lock().await;
             if slot.journal_seq > slot.manifest_seq {
-                out = out.with(i);
+                out = out.with(BucketId::new(i));
             }
         }
         out
@@ -252,7 +253,7 @@ impl ManifestStore {
             .enumerate()
             .filter(|(_, w)| w.progress.borrow().error.is_some())
             .fold(Dirty(self.stale.load(Ordering::Acquire)), |d, (i, _)| {
-                d.with(i)
+                d.with(BucketId::new(i))
             })
     }
 
@@ -267,11 +268,11 @@ impl ManifestStore {
 
     /// Asks the writers of `dirty` for a write without waiting for it; returns the
     /// generation asked of each.
-    fn request(&self, app: &App, dirty: Dirty) -> Vec<(usize, u64)> {
+    fn request(&self, app: &App, dirty: Dirty) -> Vec<(BucketId, u64)> {
         self.stale.fetch_and(!dirty.0, Ordering::AcqRel);
         let mut asked = Vec::new();
         for bucket in dirty.buckets() {
-            let Some(writer) = self.writers.get(bucket) else {
+            let Some(writer) = self.writers.get(bucket.index()) else {
                 continue;
             };
             let generation = writer.requested.fetch_add(1, Ordering::AcqRel) + 1;
@@ -300,7 +301,7 @@ pub fn save(
     async move {
         let mut first_error = None;
         for (bucket, generation) in asked {
-            let mut progress = app.manifests.writers[bucket].progress.subscribe();
+            let mut progress = app.manifests.writers[bucket.index()].progress.subscribe();
             let outcome = progress
                 .wait_for(|p| p.done >= generation)
                 .await
@@ -322,13 +323,13 @@ pub fn save_later(app: &App, dirty: Dirty) {
 /// One bucket's writer: saves the changes whenever a newer generation is asked for,
 /// compacts the manifest when it is due; after a failed write, retries with growing
 /// waits until one succeeds.
-async fn run_writer(app: Weak<App>, bucket: usize) {
+async fn run_writer(app: Weak<App>, bucket: BucketId) {
     let mut done = 0u64;
     let mut failures = 0u32;
     let mut compaction_due: Option<Instant> = None;
     loop {
         let Some(app) = app.upgrade() else { return };
-        let writer = &app.manifests.writers[bucket];
+        let writer = &app.manifests.writers[bucket.index()];
         if let Some(next) = writer
             .compacted
             .lock()
@@ -410,7 +411,7 @@ async fn run_writer(app: Weak<App>, bucket: usize) {
 /// Saves what changed in `bucket` since the last write: one journal record, or the
 /// whole manifest when there is no journal or too much changed for a record. Returns
 /// when the manifest should next be compacted, if it lags behind the journal.
-async fn write_changes(app: &App, bucket: usize) -> Result<Option<Instant>, S3Error> {
+async fn write_changes(app: &App, bucket: BucketId) -> Result<Option<Instant>, S3Error> {
     let interval = app.config.storage.compact_interval;
     let changes = app.registry.take_changes(bucket);
     let result = match &changes {
@@ -418,7 +419,7 @@ async fn write_changes(app: &App, bucket: usize) -> Result<Option<Instant>, S3Er
         Changes::All => write_whole(app, bucket, Whole::Forced).await,
         Changes::Keys(keys) if keys.is_empty() => Ok(()),
         Changes::Keys(keys) => {
-            let mut slot = app.manifests.slots[bucket].lock().await;
+            let mut slot = app.manifests.slots[bucket.index()].lock().await;
             super::journal::append(app, bucket, &mut slot, keys).await
         }
     };
@@ -430,7 +431,7 @@ async fn write_changes(app: &App, bucket: usize) -> Result<Option<Instant>, S3Er
         }
         return Err(e);
     }
-    let slot = app.manifests.slots[bucket].lock().await;
+    let slot = app.manifests.slots[bucket.index()].lock().await;
     Ok(compaction_due(&slot, interval))
 }
 
@@ -446,10 +447,10 @@ fn compaction_due(slot: &Slot, interval: Duration) -> Option<Instant> {
 /// Rewrites the manifest so that it includes the journal; on success, deletes the
 /// records the previous compaction included, once they have been compacted for an
 /// interval. Returns when to try again if it failed.
-async fn compact(app: &App, bucket: usize) -> Option<Instant> {
+async fn compact(app: &App, bucket: BucketId) -> Option<Instant> {
     let interval = app.config.storage.compact_interval;
     let written = write_whole(app, bucket, Whole::Periodic).await;
-    let mut slot = app.manifests.slots[bucket].lock().await;
+    let mut slot = app.manifests.slots[bucket.index()].lock().await;
     match written {
         Ok(()) => {
             if let Some((through, from)) = slot.deletable
@@ -475,14 +476,14 @@ async fn compact(app: &App, bucket: usize) -> Option<Instant> {
 
 /// Runs [`compact`] on its own task; the writer learns when the next one is due
 /// through `compacted`, and is woken when it ends.
-fn start_compaction(app: &Arc<App>, bucket: usize) {
-    app.manifests.writers[bucket]
+fn start_compaction(app: &Arc<App>, bucket: BucketId) {
+    app.manifests.writers[bucket.index()]
         .compacting
         .store(true, Ordering::Release);
     let app = Arc::clone(app);
     tokio::spawn(async move {
         let next = compact(&app, bucket).await;
-        let writer = &app.manifests.writers[bucket];
+        let writer = &app.manifests.writers[bucket.index()];
         *writer.compacted.lock().unwrap_or_else(|p| p.into_inner()) = Some(next);
         writer.compacting.store(false, Ordering::Release);
         writer.wake.notify_one();
@@ -500,7 +501,7 @@ enum Whole {
     Periodic,
 }
 
-fn render_bucket(app: &App, bucket: usize, journal_seq: u64) -> Bytes {
+fn render_bucket(app: &App, bucket: BucketId, journal_seq: u64) -> Bytes {
     let entries = app.registry.entries_in(bucket);
     let refs: Vec<&Entry> = entries.iter().map(|e| &**e).collect();
     Bytes::from(manifest::render_compacted(
@@ -521,10 +522,10 @@ fn digest(body: &[u8]) -> [u8; 32] {
 /// The bucket's slot is taken only between S3 calls, so that journal records are
 /// appended while a large manifest is rendered and sent; the manifest states the
 /// records up to the one the slot knew when its rendering began.
-async fn write_whole(app: &App, bucket: usize, why: Whole) -> Result<(), S3Error> {
+async fn write_whole(app: &App, bucket: BucketId, why: Whole) -> Result<(), S3Error> {
     let store = &app.manifests;
-    let _one_at_a_time = store.writers[bucket].whole.lock().await;
-    let slot_of = || store.slots[bucket].lock();
+    let _one_at_a_time = store.writers[bucket.index()].whole.lock().await;
+    let slot_of = || store.slots[bucket.index()].lock();
     let cfg = &app.config.buckets[bucket];
     let journaling = !app.config.storage.compact_interval.is_zero();
     let mut target = slot_of().await.journal_seq;
@@ -646,7 +647,7 @@ async fn write_whole(app: &App, bucket: usize, why: Whole) -> Result<(), S3Error
 /// last journal record it includes.
 pub async fn read_manifest(
     app: &App,
-    bucket: usize,
+    bucket: BucketId,
 ) -> Result<(Vec<ManifestEntry>, Option<String>, u64), S3Error> {
     let cfg = &app.config.buckets[bucket];
     let (bytes, etag) = match fetch_manifest(app, bucket).await {
@@ -672,7 +673,7 @@ pub async fn read_manifest(
 /// A body over the configured limit is refused without being kept.
 pub async fn fetch_manifest(
     app: &App,
-    bucket: usize,
+    bucket: BucketId,
 ) -> Result<Option<(Bytes, Option<String>)>, S3Error> {
     let cfg = &app.config.buckets[bucket];
     match app

@@ -7,6 +7,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use crate::app::App;
+use crate::config::BucketId;
 use crate::registry::manifest::ManifestEntry;
 use crate::registry::{Dirty, Entry};
 use crate::s3::S3Error;
@@ -20,14 +21,14 @@ struct ManifestRead {
 
 async fn read_manifests(app: &App) -> Result<Vec<ManifestRead>, StartupError> {
     let mut out = Vec::with_capacity(app.config.buckets.len());
-    for i in 0..app.config.buckets.len() {
-        out.push(read_one(app, i).await?);
+    for bucket in BucketId::first(app.config.buckets.len()) {
+        out.push(read_one(app, bucket).await?);
     }
     Ok(out)
 }
 
 /// One bucket's manifest, and the journal records after the last one it includes.
-async fn read_one(app: &App, i: usize) -> Result<ManifestRead, StartupError> {
+async fn read_one(app: &App, i: BucketId) -> Result<ManifestRead, StartupError> {
     let b = &app.config.buckets[i];
     let failed = |error| StartupError::ReadManifest {
         bucket: b.name.clone(),
@@ -102,6 +103,7 @@ async fn read_one(app: &App, i: usize) -> Result<ManifestRead, StartupError> {
 fn changed_buckets(app: &App, manifests: &[ManifestRead]) -> Dirty {
     let mut dirty = Dirty::default();
     for (i, m) in manifests.iter().enumerate() {
+        let i = BucketId::new(i);
         let name = &app.config.buckets[i].name;
         let Some(entries) = &m.entries else {
             dirty = dirty.with(i);
@@ -127,10 +129,10 @@ fn changed_buckets(app: &App, manifests: &[ManifestRead]) -> Dirty {
 /// bucket is configured), the first claim by priority order where manifests disagree.
 fn registered_state(app: &App, manifests: &[ManifestRead]) -> Vec<Entry> {
     let buckets = &app.config.buckets;
-    let index: HashMap<&str, usize> = buckets
+    let index: HashMap<&str, BucketId> = buckets
         .iter()
         .enumerate()
-        .map(|(i, b)| (b.name.as_str(), i))
+        .map(|(i, b)| (b.name.as_str(), BucketId::new(i)))
         .collect();
     let mut out = Vec::new();
     for m in manifests {
@@ -178,7 +180,7 @@ pub async fn rebuild(app: &App) -> Result<(), StartupError> {
         // What the sync changed is journaled; a missing manifest is written at once, and
         // one that differs in ways the changes do not explain (entries the registry did
         // not take) is rewritten whole.
-        if manifests[bucket].entries.is_none() || app.registry.has_no_changes(bucket) {
+        if manifests[bucket.index()].entries.is_none() || app.registry.has_no_changes(bucket) {
             app.registry.mark_all_changed(bucket);
         }
     }

@@ -2,6 +2,7 @@
 //! the manifests that changed. One pipeline for `/list`, the periodic sync and start-up
 //! (which first loads the manifests as the registered state).
 
+use crate::config::BucketId;
 use std::sync::Arc;
 use std::sync::Mutex as StdMutex;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -60,6 +61,7 @@ impl SyncState {
 pub async fn list_all(app: &App) -> Result<Vec<Vec<Arc<Entry>>>, SyncError> {
     let mut listings = Vec::with_capacity(app.config.buckets.len());
     for (i, b) in app.config.buckets.iter().enumerate() {
+        let i = BucketId::new(i);
         let started = Instant::now();
         let ranges = app.config.storage.list_concurrency;
         let (splits, known) = app.registry.keys_in(i, |known| {
@@ -107,7 +109,7 @@ pub async fn list_all(app: &App) -> Result<Vec<Vec<Arc<Entry>>>, SyncError> {
 /// manifest): its first-level folders, listed with a delimiter (a page per thousand
 /// folders, at most ten). None when it has fewer than two folders or the question
 /// fails (the listing itself then says why).
-async fn first_split_points(app: &App, bucket: usize, ranges: usize) -> Vec<String> {
+async fn first_split_points(app: &App, bucket: BucketId, ranges: usize) -> Vec<String> {
     let name = &app.config.buckets[bucket].name;
     match app.s3.list_prefixes(name, 10).await {
         Ok((prefixes, _)) => super::listing::split_points_from_prefixes(&prefixes, ranges),
@@ -117,7 +119,7 @@ async fn first_split_points(app: &App, bucket: usize, ranges: usize) -> Vec<Stri
 
 /// A listed object as an entry of bucket `bucket`: the registry's own when it already
 /// says exactly that (shared, so a sync of unchanged files allocates nothing per file).
-fn listed_entry(app: &App, bucket: usize, o: crate::s3::ListedObject) -> Arc<Entry> {
+fn listed_entry(app: &App, bucket: BucketId, o: crate::s3::ListedObject) -> Arc<Entry> {
     match app.registry.get(&o.key) {
         Some(e) if e.bucket == bucket && e.size == o.size && e.modified_at(&o.last_modified) => e,
         _ => Arc::new(Entry::new(o.key, bucket, o.size, &o.last_modified)),
@@ -278,8 +280,9 @@ async fn guard_removals(app: &App, reconciled: &Reconciled) -> Result<(), SyncEr
     let counts = app
         .registry
         .removal_counts(reconciled, app.config.buckets.len());
-    for (bucket, cfg) in app.config.buckets.iter().enumerate() {
-        let (entries, would_remove) = counts[bucket];
+    for (i, cfg) in app.config.buckets.iter().enumerate() {
+        let bucket = BucketId::new(i);
+        let (entries, would_remove) = counts[i];
         let allowance = removal_allowance(entries, settings.removal_share, settings.removal_floor);
         if would_remove <= allowance {
             continue;

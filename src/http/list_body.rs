@@ -72,6 +72,7 @@ impl ChunkSource for ListBody {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::config::BucketId;
 
     use crate::config::test_buckets as buckets;
 
@@ -107,7 +108,7 @@ mod tests {
                 .map(|i| {
                     Arc::new(Entry::new(
                         format!("k\"{i:05} ü"),
-                        i % 2,
+                        BucketId::new(i % 2),
                         i as u64,
                         "2026-05-05T10:00:00Z",
                     ))

@@ -2,13 +2,14 @@
 
 use super::decode::{Reason, percent_decode, validate_key};
 use crate::config::BucketConfig;
+use crate::config::BucketId;
 use crate::metrics::EndpointKind;
 
 /// The bucket a download route names.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum BucketRef {
     /// A configured bucket, by index.
-    Named(usize),
+    Named(BucketId),
     /// `/public/<key>`: whichever public bucket holds the key.
     AnyPublic,
     /// `/private/<key>`: whichever private bucket holds the key.
@@ -17,7 +18,7 @@ pub enum BucketRef {
 
 impl BucketRef {
     /// Whether a file registered in `bucket` is what this route names.
-    pub fn accepts(self, bucket: usize, buckets: &[BucketConfig]) -> bool {
+    pub fn accepts(self, bucket: BucketId, buckets: &[BucketConfig]) -> bool {
         match self {
             BucketRef::Named(b) => b == bucket,
             BucketRef::AnyPublic => buckets[bucket].public,
@@ -104,7 +105,7 @@ pub fn route(path: &str, buckets: &[BucketConfig]) -> Route {
     };
     // A bucket literally named `public` or `private` is matched by name first.
     let bucket = match buckets.iter().position(|b| b.name == segment) {
-        Some(i) => BucketRef::Named(i),
+        Some(i) => BucketRef::Named(BucketId::new(i)),
         None if segment == "public" => BucketRef::AnyPublic,
         None if segment == "private" => BucketRef::AnyPrivate,
         None => return Route::NotFound,
@@ -153,14 +154,14 @@ mod tests {
         assert_eq!(
             route("/private/k", &b),
             Route::Download {
-                bucket: BucketRef::Named(2),
+                bucket: BucketRef::Named(BucketId::new(2)),
                 key: "k".into()
             }
         );
         assert_eq!(
             route("/private-bucket/dir/x/y.bin", &b),
             Route::Download {
-                bucket: BucketRef::Named(1),
+                bucket: BucketRef::Named(BucketId::new(1)),
                 key: "dir/x/y.bin".into()
             }
         );
@@ -200,7 +201,7 @@ mod tests {
         assert_eq!(
             route("/browse/k.txt", &named),
             Route::Download {
-                bucket: BucketRef::Named(3),
+                bucket: BucketRef::Named(BucketId::new(3)),
                 key: "k.txt".into()
             }
         );
@@ -209,9 +210,9 @@ mod tests {
     #[test]
     fn aliases_accept_by_type() {
         let b = buckets();
-        assert!(BucketRef::AnyPublic.accepts(0, &b));
-        assert!(!BucketRef::AnyPublic.accepts(1, &b));
-        assert!(BucketRef::AnyPrivate.accepts(1, &b));
-        assert!(!BucketRef::Named(1).accepts(2, &b));
+        assert!(BucketRef::AnyPublic.accepts(BucketId::new(0), &b));
+        assert!(!BucketRef::AnyPublic.accepts(BucketId::new(1), &b));
+        assert!(BucketRef::AnyPrivate.accepts(BucketId::new(1), &b));
+        assert!(!BucketRef::Named(BucketId::new(1)).accepts(BucketId::new(2), &b));
     }
 }

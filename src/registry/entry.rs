@@ -6,14 +6,14 @@
 
 use serde::Serialize;
 
-use crate::config::BucketConfig;
+use crate::config::{BucketConfig, BucketId};
 
 /// A file the registry knows: which bucket holds it now, and what S3 said of it.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Entry {
     pub key: String,
-    /// Index into the configured buckets (its priority).
-    pub bucket: usize,
+    /// The bucket that holds it now.
+    pub bucket: BucketId,
     pub size: u64,
     /// Last modification as Unix seconds ([`UNKNOWN_TIME`] when S3 or an old manifest
     /// gave none that parses); rendered as RFC 3339 UTC.
@@ -26,7 +26,7 @@ const UNKNOWN_TIME: i64 = i64::MIN;
 impl Entry {
     pub fn new(
         key: impl Into<String>,
-        bucket: usize,
+        bucket: BucketId,
         size: u64,
         last_modified: impl AsRef<str>,
     ) -> Entry {
@@ -106,7 +106,7 @@ mod tests {
 
     #[test]
     fn json_has_the_contract_fields() {
-        let e = Entry::new("a b.txt", 1, 5, "2026-05-05T10:00:00Z");
+        let e = Entry::new("a b.txt", BucketId::new(1), 5, "2026-05-05T10:00:00Z");
         let v = serde_json::to_value(e.json(&buckets())).unwrap();
         assert_eq!(
             v,
@@ -117,11 +117,11 @@ mod tests {
 
     #[test]
     fn time_round_trips_and_unknown_is_empty() {
-        let e = Entry::new("k", 0, 1, "2026-05-05T10:00:00Z");
+        let e = Entry::new("k", BucketId::new(0), 1, "2026-05-05T10:00:00Z");
         assert_eq!(e.last_modified(), "2026-05-05T10:00:00Z");
         assert!(e.modified_at("2026-05-05T10:00:00Z"));
         assert!(!e.modified_at("2026-05-05T10:00:01Z"));
-        let unknown = Entry::new("k", 0, 1, "not a time");
+        let unknown = Entry::new("k", BucketId::new(0), 1, "not a time");
         assert_eq!(unknown.last_modified(), "");
         assert_eq!(unknown.modified_unix(), None);
         assert!(unknown.modified_at(""));

@@ -227,6 +227,8 @@ pub fn replay<'a>(
 mod tests {
     use std::collections::BTreeMap;
 
+    use crate::config::BucketId;
+
     use proptest::prelude::*;
 
     use super::*;
@@ -356,7 +358,7 @@ mod tests {
             for s in steps {
                 match s {
                     Step::Put(k, size) => {
-                        let e = Entry::new(key(k), 0, u64::from(size), "2026-05-05T10:00:00Z");
+                        let e = Entry::new(key(k), BucketId::new(0), u64::from(size), "2026-05-05T10:00:00Z");
                         registry.insert(key(k), e);
                         changed.insert(key(k));
                     }
@@ -371,7 +373,7 @@ mod tests {
                         write_record(&registry, &mut changed, &mut records, &mut seq);
                         let refs: Vec<&Entry> = registry.values().collect();
                         manifest_body =
-                            Some(manifest::render_compacted(0, &refs, &buckets, seq));
+                            Some(manifest::render_compacted(BucketId::new(0), &refs, &buckets, seq));
                     }
                 }
             }
@@ -400,13 +402,13 @@ mod tests {
     #[test]
     fn a_manifest_states_its_journal_number_only_when_it_has_one() {
         let buckets = parse_buckets("media:public").unwrap();
-        let plain = manifest::render(0, &[], &buckets);
+        let plain = manifest::render(BucketId::new(0), &[], &buckets);
         assert!(!String::from_utf8_lossy(&plain).contains("journal_seq"));
         assert_eq!(
             manifest::parse_compacted(&plain, "media"),
             Ok((Vec::new(), 0))
         );
-        let compacted = manifest::render_compacted(0, &[], &buckets, 41);
+        let compacted = manifest::render_compacted(BucketId::new(0), &[], &buckets, 41);
         assert_eq!(
             manifest::parse_compacted(&compacted, "media"),
             Ok((Vec::new(), 41))

@@ -3,7 +3,7 @@
 use serde_json::Value;
 
 use super::entry::Entry;
-use crate::config::BucketConfig;
+use crate::config::{BucketConfig, BucketId};
 use crate::timefmt;
 
 /// An entry as a manifest states it, before it is checked against the buckets.
@@ -34,7 +34,7 @@ impl std::fmt::Display for ManifestError {
 }
 
 /// `{"version":1,"bucket":"<name>","files":[entry…]}`, entries sorted by key.
-pub fn render(bucket: usize, entries: &[&Entry], buckets: &[BucketConfig]) -> Vec<u8> {
+pub fn render(bucket: BucketId, entries: &[&Entry], buckets: &[BucketConfig]) -> Vec<u8> {
     render_compacted(bucket, entries, buckets, 0)
 }
 
@@ -43,7 +43,7 @@ pub fn render(bucket: usize, entries: &[&Entry], buckets: &[BucketConfig]) -> Ve
 /// service without a journal writes exactly the form the other editions write, and
 /// they ignore the field when it is there.
 pub fn render_compacted(
-    bucket: usize,
+    bucket: BucketId,
     entries: &[&Entry],
     buckets: &[BucketConfig],
     journal_seq: u64,

@@ -15,6 +15,8 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, RwLock, RwLockReadGuard, RwLockWriteGuard};
 
 pub use entry::Entry;
+
+use crate::config::BucketId;
 use reconcile::Reconciled;
 
 /// What the registry holds, in the figures the contract's four gauges show (rendered
@@ -33,12 +35,12 @@ pub struct RegistryFigures {
 pub struct Dirty(pub u64);
 
 impl Dirty {
-    pub fn with(mut self, bucket: usize) -> Dirty {
-        self.0 |= 1 << bucket;
+    pub fn with(mut self, bucket: BucketId) -> Dirty {
+        self.0 |= 1 << bucket.index();
         self
     }
-    pub fn without(self, bucket: usize) -> Dirty {
-        Dirty(self.0 & !(1 << bucket))
+    pub fn without(self, bucket: BucketId) -> Dirty {
+        Dirty(self.0 & !(1 << bucket.index()))
     }
     pub fn union(self, other: Dirty) -> Dirty {
         Dirty(self.0 | other.0)
@@ -46,11 +48,11 @@ impl Dirty {
     pub fn is_empty(self) -> bool {
         self.0 == 0
     }
-    pub fn contains(self, bucket: usize) -> bool {
-        self.0 & (1 << bucket) != 0
+    pub fn contains(self, bucket: BucketId) -> bool {
+        self.0 & (1 << bucket.index()) != 0
     }
-    pub fn buckets(self) -> impl Iterator<Item = usize> {
-        (0..64).filter(move |i| self.0 & (1u64 << i) != 0)
+    pub fn buckets(self) -> impl Iterator<Item = BucketId> {
+        BucketId::first(64).filter(move |b| self.contains(*b))
     }
 }
 
@@ -155,11 +157,12 @@ impl State {
         self.touched.insert(key.to_owned(), self.seq);
     }
 
-    fn changed(&mut self, bucket: usize, key: &str) {
-        if self.changes.len() <= bucket {
-            self.changes.resize_with(bucket + 1, Changes::default);
+    fn changed(&mut self, bucket: BucketId, key: &str) {
+        let i = bucket.index();
+        if self.changes.len() <= i {
+            self.changes.resize_with(i + 1, Changes::default);
         }
-        self.changes[bucket].add(key);
+        self.changes[i].add(key);
     }
 }
 
@@ -255,37 +258,38 @@ impl Registry {
     }
 
     /// Takes what changed in `bucket` since the last take (its writer journals it).
-    pub fn take_changes(&self, bucket: usize) -> Changes {
+    pub fn take_changes(&self, bucket: BucketId) -> Changes {
         self.write()
             .changes
-            .get_mut(bucket)
+            .get_mut(bucket.index())
             .map(std::mem::take)
             .unwrap_or_default()
     }
 
     /// Gives back changes a write could not save, merged with any made meanwhile.
-    pub fn restore_changes(&self, bucket: usize, changes: Changes) {
+    pub fn restore_changes(&self, bucket: BucketId, changes: Changes) {
         if changes.is_empty() {
             return;
         }
         let mut state = self.write();
-        if state.changes.len() <= bucket {
-            state.changes.resize_with(bucket + 1, Changes::default);
+        let i = bucket.index();
+        if state.changes.len() <= i {
+            state.changes.resize_with(i + 1, Changes::default);
         }
-        state.changes[bucket].absorb(changes);
+        state.changes[i].absorb(changes);
     }
 
     /// Whether nothing changed in `bucket` since its writer last took the changes.
-    pub fn has_no_changes(&self, bucket: usize) -> bool {
+    pub fn has_no_changes(&self, bucket: BucketId) -> bool {
         self.read()
             .changes
-            .get(bucket)
+            .get(bucket.index())
             .is_none_or(Changes::is_empty)
     }
 
     /// Marks `bucket`'s manifest as needing a whole rewrite (it says something the
     /// registry's changes do not explain).
-    pub fn mark_all_changed(&self, bucket: usize) {
+    pub fn mark_all_changed(&self, bucket: BucketId) {
         self.restore_changes(bucket, Changes::All);
     }
 
@@ -307,11 +311,12 @@ impl Registry {
         let mut files: Files = HashSet::with_capacity(new.files.len());
         let mut dirty = Dirty::default();
         let mut changes: Vec<Changes> = Vec::new();
-        let mut changed = |bucket: usize, key: &str| {
-            if changes.len() <= bucket {
-                changes.resize_with(bucket + 1, Changes::default);
+        let mut changed = |bucket: BucketId, key: &str| {
+            let i = bucket.index();
+            if changes.len() <= i {
+                changes.resize_with(i + 1, Changes::default);
             }
-            changes[bucket].add(key);
+            changes[i].add(key);
         };
         // Keys the listing adds, moves or drops that no change since `since` explains:
         // news to the registry (metadata alone does not count: routes did not change).
@@ -406,13 +411,13 @@ impl Registry {
         let mut registered = vec![0usize; buckets];
         let mut kept = vec![0usize; buckets];
         for Held(e) in &state.files {
-            if let Some(n) = registered.get_mut(e.bucket) {
+            if let Some(n) = registered.get_mut(e.bucket.index()) {
                 *n += 1;
             }
         }
         for e in &new.files {
             if let Some(Held(current)) = state.files.get(e.key.as_str())
-                && let Some(n) = kept.get_mut(current.bucket)
+                && let Some(n) = kept.get_mut(current.bucket.index())
             {
                 *n += 1;
             }
@@ -426,7 +431,7 @@ impl Registry {
 
     /// Runs `f` on the keys of one bucket (unsorted), borrowed under the read lock: for
     /// work that only reads keys (sampling), without a snapshot of every entry.
-    pub fn keys_in<R>(&self, bucket: usize, f: impl FnOnce(&[&str]) -> R) -> R {
+    pub fn keys_in<R>(&self, bucket: BucketId, f: impl FnOnce(&[&str]) -> R) -> R {
         let state = self.read();
         let keys: Vec<&str> = state
             .files
@@ -438,7 +443,7 @@ impl Registry {
     }
 
     /// Entries of one bucket (unsorted): a snapshot of `Arc`s, cheap to take.
-    pub fn entries_in(&self, bucket: usize) -> Vec<Arc<Entry>> {
+    pub fn entries_in(&self, bucket: BucketId) -> Vec<Arc<Entry>> {
         self.read()
             .files
             .iter()
@@ -472,7 +477,7 @@ impl Registry {
             let state = self.read();
             duplicates = state.duplicates.len() as u64;
             for Held(e) in &state.files {
-                if let Some(n) = per_bucket.get_mut(e.bucket) {
+                if let Some(n) = per_bucket.get_mut(e.bucket.index()) {
                     *n += 1;
                 }
                 if let Some(t) = e.modified_unix() {
@@ -506,43 +511,59 @@ mod tests {
     fn upsert_reports_old_and_new_bucket() {
         let r = Registry::default();
         assert_eq!(
-            r.upsert(Entry::new("k", 0, 1, "t")),
-            Dirty::default().with(0)
+            r.upsert(Entry::new("k", BucketId::new(0), 1, "t")),
+            Dirty::default().with(BucketId::new(0))
         );
-        assert_eq!(r.upsert(Entry::new("k", 0, 1, "t")), Dirty::default());
         assert_eq!(
-            r.upsert(Entry::new("k", 1, 1, "t")),
-            Dirty::default().with(0).with(1)
+            r.upsert(Entry::new("k", BucketId::new(0), 1, "t")),
+            Dirty::default()
         );
-        assert_eq!(r.remove("k"), Dirty::default().with(1));
+        assert_eq!(
+            r.upsert(Entry::new("k", BucketId::new(1), 1, "t")),
+            Dirty::default()
+                .with(BucketId::new(0))
+                .with(BucketId::new(1))
+        );
+        assert_eq!(r.remove("k"), Dirty::default().with(BucketId::new(1)));
         assert_eq!(r.remove("k"), Dirty::default());
     }
 
     #[test]
     fn replace_reports_changed_buckets_only() {
         let r = Registry::default();
-        r.upsert(Entry::new("a", 0, 1, "t"));
-        r.upsert(Entry::new("b", 1, 1, "t"));
+        r.upsert(Entry::new("a", BucketId::new(0), 1, "t"));
+        r.upsert(Entry::new("b", BucketId::new(1), 1, "t"));
         let mut new = Reconciled::default();
-        new.files.push(Arc::new(Entry::new("a", 0, 1, "t")));
-        new.files.push(Arc::new(Entry::new("c", 2, 1, "t")));
+        new.files
+            .push(Arc::new(Entry::new("a", BucketId::new(0), 1, "t")));
+        new.files
+            .push(Arc::new(Entry::new("c", BucketId::new(2), 1, "t")));
         let since = r.mutation_seq();
-        assert_eq!(r.replace(new, since), Dirty::default().with(1).with(2));
+        assert_eq!(
+            r.replace(new, since),
+            Dirty::default()
+                .with(BucketId::new(1))
+                .with(BucketId::new(2))
+        );
         assert_eq!(r.len(), 2);
     }
 
     #[test]
     fn changes_made_during_a_listing_survive_the_replace() {
         let r = Registry::default();
-        r.upsert(Entry::new("stale", 0, 1, "t"));
+        r.upsert(Entry::new("stale", BucketId::new(0), 1, "t"));
         let since = r.mutation_seq();
         // While the (older) listing runs, a request registers "fresh" and forgets "gone".
-        r.upsert(Entry::new("fresh", 1, 1, "t"));
-        r.upsert(Entry::new("gone", 0, 1, "t"));
+        r.upsert(Entry::new("fresh", BucketId::new(1), 1, "t"));
+        r.upsert(Entry::new("gone", BucketId::new(0), 1, "t"));
         r.remove("gone");
         let mut listing = Reconciled::default();
-        listing.files.push(Arc::new(Entry::new("stale", 0, 1, "t")));
-        listing.files.push(Arc::new(Entry::new("gone", 0, 1, "t")));
+        listing
+            .files
+            .push(Arc::new(Entry::new("stale", BucketId::new(0), 1, "t")));
+        listing
+            .files
+            .push(Arc::new(Entry::new("gone", BucketId::new(0), 1, "t")));
         r.replace(listing, since);
         assert!(
             r.get("fresh").is_some(),
@@ -558,22 +579,34 @@ mod tests {
     #[test]
     fn replace_tells_what_nothing_announced() {
         let r = Registry::default();
-        r.upsert(Entry::new("kept", 0, 1, "t"));
-        r.upsert(Entry::new("moved", 0, 1, "t"));
-        r.upsert(Entry::new("gone", 2, 1, "t"));
+        r.upsert(Entry::new("kept", BucketId::new(0), 1, "t"));
+        r.upsert(Entry::new("moved", BucketId::new(0), 1, "t"));
+        r.upsert(Entry::new("gone", BucketId::new(2), 1, "t"));
         assert_eq!(r.last_replace(), (0, Dirty::default()));
         let since = r.mutation_seq();
         // Told during the listing: an event registered "told".
-        r.upsert(Entry::new("told", 1, 1, "t"));
+        r.upsert(Entry::new("told", BucketId::new(1), 1, "t"));
         let mut listing = Reconciled::default();
-        listing.files.push(Arc::new(Entry::new("kept", 0, 9, "t")));
-        listing.files.push(Arc::new(Entry::new("moved", 1, 1, "t")));
-        listing.files.push(Arc::new(Entry::new("told", 1, 1, "t")));
+        listing
+            .files
+            .push(Arc::new(Entry::new("kept", BucketId::new(0), 9, "t")));
+        listing
+            .files
+            .push(Arc::new(Entry::new("moved", BucketId::new(1), 1, "t")));
+        listing
+            .files
+            .push(Arc::new(Entry::new("told", BucketId::new(1), 1, "t")));
         r.replace(listing, since);
         // "kept" changed size only (no route changed); "moved" 0 -> 1, "gone" dropped.
         assert_eq!(
             r.last_replace(),
-            (1, Dirty::default().with(0).with(1).with(2))
+            (
+                1,
+                Dirty::default()
+                    .with(BucketId::new(0))
+                    .with(BucketId::new(1))
+                    .with(BucketId::new(2))
+            )
         );
         let mut again = Reconciled::default();
         for k in ["kept", "moved", "told"] {
@@ -594,9 +627,9 @@ mod tests {
         let day = 86_400;
         let at =
             |t: i64| crate::timefmt::format(time::OffsetDateTime::from_unix_timestamp(t).unwrap());
-        r.upsert(Entry::new("new", 0, 1, at(now - day)));
-        r.upsert(Entry::new("older", 1, 1, at(now - 10 * day)));
-        r.upsert(Entry::new("old", 1, 1, at(now - 40 * day)));
+        r.upsert(Entry::new("new", BucketId::new(0), 1, at(now - day)));
+        r.upsert(Entry::new("older", BucketId::new(1), 1, at(now - 10 * day)));
+        r.upsert(Entry::new("old", BucketId::new(1), 1, at(now - 40 * day)));
         r.set_duplicate("old", true);
         let f = r.figures(&["a", "b", "c"], now);
         assert_eq!(

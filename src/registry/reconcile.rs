@@ -5,6 +5,7 @@ use std::collections::HashSet;
 use std::sync::Arc;
 
 use super::entry::Entry;
+use crate::config::BucketId;
 
 /// The registry a set of listings implies.
 #[derive(Debug, Default)]
@@ -29,7 +30,7 @@ pub struct Reconciled {
 /// not), so no map of every key is built: the result is sorted by key too.
 pub fn reconcile(
     mut listings: Vec<Vec<Arc<Entry>>>,
-    home: impl Fn(&str) -> Option<usize>,
+    home: impl Fn(&str) -> Option<BucketId>,
 ) -> Reconciled {
     for listing in &mut listings {
         if !listing.is_sorted_by(|a, b| a.key < b.key) {
@@ -87,7 +88,12 @@ mod tests {
     use super::*;
 
     fn obj(key: &str, bucket: usize) -> Arc<Entry> {
-        Arc::new(Entry::new(key, bucket, 1, "2026-01-01T00:00:00Z"))
+        Arc::new(Entry::new(
+            key,
+            BucketId::new(bucket),
+            1,
+            "2026-01-01T00:00:00Z",
+        ))
     }
 
     #[test]
@@ -95,20 +101,20 @@ mod tests {
         let listings = || vec![vec![obj("x", 0)], vec![obj("x", 1), obj("y", 1)]];
         let r = reconcile(listings(), |_| None);
         assert_eq!(r.files.len(), 2);
-        assert_eq!(r.get("x").map(|e| e.bucket), Some(0));
-        assert_eq!(r.get("y").map(|e| e.bucket), Some(1));
+        assert_eq!(r.get("x").map(|e| e.bucket.index()), Some(0));
+        assert_eq!(r.get("y").map(|e| e.bucket.index()), Some(1));
         assert_eq!(r.duplicates, HashSet::from(["x".to_owned()]));
 
         // Sticky: a key whose home still holds it stays there, whatever the priority.
-        let r = reconcile(listings(), |k| (k == "x").then_some(1));
-        assert_eq!(r.get("x").map(|e| e.bucket), Some(1));
+        let r = reconcile(listings(), |k| (k == "x").then_some(BucketId::new(1)));
+        assert_eq!(r.get("x").map(|e| e.bucket.index()), Some(1));
         assert_eq!(r.duplicates, HashSet::from(["x".to_owned()]));
 
         // A home that no longer holds the key does not keep it.
         let r = reconcile(vec![vec![obj("x", 0)], vec![obj("y", 1)]], |k| {
-            (k == "x").then_some(1)
+            (k == "x").then_some(BucketId::new(1))
         });
-        assert_eq!(r.get("x").map(|e| e.bucket), Some(0));
+        assert_eq!(r.get("x").map(|e| e.bucket.index()), Some(0));
         assert!(r.duplicates.is_empty());
     }
 
@@ -125,6 +131,6 @@ mod tests {
         let keys: Vec<&str> = r.files.iter().map(|e| e.key.as_str()).collect();
         assert_eq!(keys, ["A b", "a", "b", "z", "\u{10FFFF}"]);
         assert_eq!(r.duplicates, HashSet::from(["a".to_owned()]));
-        assert_eq!(r.get("a").map(|e| e.bucket), Some(0));
+        assert_eq!(r.get("a").map(|e| e.bucket.index()), Some(0));
     }
 }

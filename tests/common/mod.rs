@@ -34,7 +34,7 @@ pub fn registered_keys(svc: &Service, index: usize) -> Vec<String> {
     let mut keys: Vec<String> = svc
         .app
         .registry
-        .entries_in(index)
+        .entries_in(parparchik::config::BucketId::new(index))
         .iter()
         .map(|e| e.key.clone())
         .collect();

@@ -1,0 +1,48 @@
+//! A configured bucket by its position in the configuration, which is its priority.
+
+use super::BucketConfig;
+
+/// One of the configured buckets: its index in [`super::Config::buckets`]. A lower
+/// index is a higher priority (a key with no home goes to the first bucket holding it).
+/// At most 64 buckets are configured (a set of buckets is one `u64`, see
+/// [`crate::registry::Dirty`]).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct BucketId(usize);
+
+impl BucketId {
+    pub const fn new(index: usize) -> BucketId {
+        BucketId(index)
+    }
+
+    /// The position in the configuration (for per-bucket tables).
+    pub const fn index(self) -> usize {
+        self.0
+    }
+
+    /// The first `count` buckets, in priority order.
+    pub fn first(count: usize) -> impl DoubleEndedIterator<Item = BucketId> + Clone {
+        (0..count).map(BucketId)
+    }
+}
+
+impl std::fmt::Display for BucketId {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        self.0.fmt(f)
+    }
+}
+
+impl std::ops::Index<BucketId> for [BucketConfig] {
+    type Output = BucketConfig;
+
+    fn index(&self, bucket: BucketId) -> &BucketConfig {
+        &self[bucket.0]
+    }
+}
+
+impl std::ops::Index<BucketId> for Vec<BucketConfig> {
+    type Output = BucketConfig;
+
+    fn index(&self, bucket: BucketId) -> &BucketConfig {
+        &self[bucket.0]
+    }
+}
