@@ -8,9 +8,11 @@ use std::time::Duration;
 
 mod bucket_id;
 pub mod events;
+mod timings;
 pub mod variables;
 
 pub use bucket_id::BucketId;
+use timings::Timings;
 
 use crate::s3::endpoint::Endpoint;
 use crate::sigv4::Credentials;
@@ -30,10 +32,9 @@ impl BucketConfig {
         if self.public { "public" } else { "private" }
     }
 
-    /// Whether `key` is one of the service's own objects in this bucket (its manifest),
-    /// which is never a file: no route, no registration, not in `/list` or metrics.
     /// Whether `key` is one of the service's own objects in this bucket (the manifest
-    /// or one of its journal records), never a file to route.
+    /// or one of its journal records), which is never a file: no route, no
+    /// registration, not in `/list` or metrics.
     pub fn owns(&self, key: &str) -> bool {
         key == self.manifest_key
             || key
@@ -119,7 +120,7 @@ pub struct StorageSettings {
     pub miss_cache_entries: usize,
     /// Ranges of one bucket listed at once.
     pub list_concurrency: usize,
-    /// How far the manifest may lag behind its journal (see `storage::persist`); zero
+    /// How far the manifest may lag behind its journal (see `coordinator::persist`); zero
     /// writes the whole manifest with every change and keeps no journal.
     pub compact_interval: Duration,
 }
@@ -386,99 +387,121 @@ fn parse_seconds(
     }
 }
 
-impl Config {
-    pub fn from_env() -> Result<Config, ConfigError> {
-        Config::from_lookup(|name| std::env::var(name).ok())
+/// A whole number in `range`, refused as `"{v:?} is not {range}{unit}"` (the raw value, as
+/// these variables have always been quoted; [`parse_count`] quotes it trimmed).
+fn parse_whole(
+    variable: &'static str,
+    value: Option<String>,
+    default: u64,
+    range: std::ops::RangeInclusive<u64>,
+    unit: &str,
+) -> Result<u64, ConfigError> {
+    let Some(v) = value else {
+        return Ok(default);
+    };
+    v.trim()
+        .parse::<u64>()
+        .ok()
+        .filter(|n| range.contains(n))
+        .ok_or_else(|| {
+            let (lo, hi) = (range.start(), range.end());
+            err(variable, format!("{v:?} is not {lo}..={hi}{unit}"))
+        })
+}
+
+/// `PARPARCHIK_BUCKETS`, or the two-bucket pair; at most 64, each named once.
+fn buckets(get: &dyn Fn(&str) -> Option<String>) -> Result<Vec<BucketConfig>, ConfigError> {
+    let buckets = match get("PARPARCHIK_BUCKETS") {
+        Some(spec) => {
+            let buckets = parse_buckets(&spec)?;
+            for b in &buckets {
+                check_bucket_name("PARPARCHIK_BUCKETS", &b.name)?;
+            }
+            buckets
+        }
+        None => bucket_pair(get)?,
+    };
+    if buckets.len() > 64 {
+        return Err(err(
+            "PARPARCHIK_BUCKETS",
+            "at most 64 buckets are supported",
+        ));
     }
-
-    pub fn from_lookup(get: impl Fn(&str) -> Option<String>) -> Result<Config, ConfigError> {
-        let get = |name: &str| {
-            // Every name read here is in the documented table (and so in `--help` and
-            // the deployment checks).
-            debug_assert!(
-                variables::find(name).is_some(),
-                "{name} is read but missing from config::variables::VARIABLES"
-            );
-            get(name).filter(|v| !v.trim().is_empty())
-        };
-
-        let buckets = match get("PARPARCHIK_BUCKETS") {
-            Some(spec) => {
-                let buckets = parse_buckets(&spec)?;
-                for b in &buckets {
-                    check_bucket_name("PARPARCHIK_BUCKETS", &b.name)?;
-                }
-                buckets
-            }
-            None => {
-                let public = get("PARPARCHIK_PUBLIC_BUCKET");
-                let private = get("PARPARCHIK_PRIVATE_BUCKET");
-                let manifest_key = get("PARPARCHIK_REGISTRY_MANIFEST_KEY")
-                    .unwrap_or_else(|| DEFAULT_MANIFEST_KEY.to_owned());
-                match (public, private) {
-                    (Some(public), Some(private)) => {
-                        check_bucket_name("PARPARCHIK_PUBLIC_BUCKET", public.trim())?;
-                        check_bucket_name("PARPARCHIK_PRIVATE_BUCKET", private.trim())?;
-                        vec![
-                            BucketConfig {
-                                name: public.trim().to_owned(),
-                                manifest_key: manifest_key.clone(),
-                                public: true,
-                            },
-                            BucketConfig {
-                                name: private.trim().to_owned(),
-                                manifest_key,
-                                public: false,
-                            },
-                        ]
-                    }
-                    (Some(_), None) => {
-                        return Err(err(
-                            "PARPARCHIK_PRIVATE_BUCKET",
-                            "is not set but PARPARCHIK_PUBLIC_BUCKET is; set both, or PARPARCHIK_BUCKETS",
-                        ));
-                    }
-                    (None, Some(_)) => {
-                        return Err(err(
-                            "PARPARCHIK_PUBLIC_BUCKET",
-                            "is not set but PARPARCHIK_PRIVATE_BUCKET is; set both, or PARPARCHIK_BUCKETS",
-                        ));
-                    }
-                    (None, None) => {
-                        return Err(err(
-                            "PARPARCHIK_BUCKETS",
-                            "no buckets configured: set PARPARCHIK_BUCKETS, or PARPARCHIK_PUBLIC_BUCKET and PARPARCHIK_PRIVATE_BUCKET",
-                        ));
-                    }
-                }
-            }
-        };
-        if buckets.len() > 64 {
-            return Err(err(
-                "PARPARCHIK_BUCKETS",
-                "at most 64 buckets are supported",
-            ));
+    for (i, b) in buckets.iter().enumerate() {
+        if buckets[..i].iter().any(|earlier| earlier.name == b.name) {
+            let var = if get("PARPARCHIK_BUCKETS").is_some() {
+                "PARPARCHIK_BUCKETS"
+            } else {
+                "PARPARCHIK_PRIVATE_BUCKET"
+            };
+            return Err(err(var, format!("bucket {:?} is configured twice", b.name)));
         }
-        for (i, b) in buckets.iter().enumerate() {
-            if buckets[..i].iter().any(|earlier| earlier.name == b.name) {
-                let var = if get("PARPARCHIK_BUCKETS").is_some() {
-                    "PARPARCHIK_BUCKETS"
-                } else {
-                    "PARPARCHIK_PRIVATE_BUCKET"
-                };
-                return Err(err(var, format!("bucket {:?} is configured twice", b.name)));
-            }
+    }
+    Ok(buckets)
+}
+
+/// The two-bucket mode: `PARPARCHIK_PUBLIC_BUCKET` and `PARPARCHIK_PRIVATE_BUCKET`.
+fn bucket_pair(get: &dyn Fn(&str) -> Option<String>) -> Result<Vec<BucketConfig>, ConfigError> {
+    let public = get("PARPARCHIK_PUBLIC_BUCKET");
+    let private = get("PARPARCHIK_PRIVATE_BUCKET");
+    let manifest_key =
+        get("PARPARCHIK_REGISTRY_MANIFEST_KEY").unwrap_or_else(|| DEFAULT_MANIFEST_KEY.to_owned());
+    match (public, private) {
+        (Some(public), Some(private)) => {
+            check_bucket_name("PARPARCHIK_PUBLIC_BUCKET", public.trim())?;
+            check_bucket_name("PARPARCHIK_PRIVATE_BUCKET", private.trim())?;
+            Ok(vec![
+                BucketConfig {
+                    name: public.trim().to_owned(),
+                    manifest_key: manifest_key.clone(),
+                    public: true,
+                },
+                BucketConfig {
+                    name: private.trim().to_owned(),
+                    manifest_key,
+                    public: false,
+                },
+            ])
         }
+        (Some(_), None) => Err(err(
+            "PARPARCHIK_PRIVATE_BUCKET",
+            "is not set but PARPARCHIK_PUBLIC_BUCKET is; set both, or PARPARCHIK_BUCKETS",
+        )),
+        (None, Some(_)) => Err(err(
+            "PARPARCHIK_PUBLIC_BUCKET",
+            "is not set but PARPARCHIK_PRIVATE_BUCKET is; set both, or PARPARCHIK_BUCKETS",
+        )),
+        (None, None) => Err(err(
+            "PARPARCHIK_BUCKETS",
+            "no buckets configured: set PARPARCHIK_BUCKETS, or PARPARCHIK_PUBLIC_BUCKET and PARPARCHIK_PRIVATE_BUCKET",
+        )),
+    }
+}
 
-        let host = get("PARPARCHIK_HOST").unwrap_or_else(|| "0.0.0.0".to_owned());
-        let port = match get("PARPARCHIK_PORT") {
-            None => 8080,
-            Some(p) => p
-                .trim()
-                .parse::<u16>()
-                .map_err(|_| err("PARPARCHIK_PORT", format!("{p:?} is not a port number")))?,
-        };
+/// `PARPARCHIK_HOST` and `PARPARCHIK_PORT`.
+fn listen_address(get: &dyn Fn(&str) -> Option<String>) -> Result<(String, u16), ConfigError> {
+    let host = get("PARPARCHIK_HOST").unwrap_or_else(|| "0.0.0.0".to_owned());
+    let port = match get("PARPARCHIK_PORT") {
+        None => 8080,
+        Some(p) => p
+            .trim()
+            .parse::<u16>()
+            .map_err(|_| err("PARPARCHIK_PORT", format!("{p:?} is not a port number")))?,
+    };
+    Ok((host, port))
+}
 
+/// Which S3 the service talks to, as whom, and how many attempts a call gets.
+struct S3Access {
+    region: String,
+    endpoint: Endpoint,
+    external_endpoint: Endpoint,
+    credentials: Credentials,
+    attempts: u32,
+}
+
+impl S3Access {
+    fn from_lookup(get: &dyn Fn(&str) -> Option<String>) -> Result<S3Access, ConfigError> {
         let region = get("AWS_REGION").unwrap_or_else(|| "us-east-1".to_owned());
         let endpoint = match get("S3_ENDPOINT") {
             None => Endpoint::aws(&region),
@@ -493,23 +516,28 @@ impl Config {
             get("AWS_SECRET_ACCESS_KEY").unwrap_or_default(),
             get("AWS_SESSION_TOKEN"),
         );
-
-        let s3_attempts = match get("PARPARCHIK_S3_ATTEMPTS") {
-            None => 3,
-            Some(v) => v
-                .trim()
-                .parse::<u32>()
-                .ok()
-                .filter(|n| (1..=10).contains(n))
-                .ok_or_else(|| err("PARPARCHIK_S3_ATTEMPTS", format!("{v:?} is not 1..=10")))?,
-        };
-        let sync_interval = parse_seconds(
-            "PARPARCHIK_SYNC_INTERVAL",
-            get("PARPARCHIK_SYNC_INTERVAL"),
-            Duration::from_secs(300),
+        let attempts = parse_whole(
+            "PARPARCHIK_S3_ATTEMPTS",
+            get("PARPARCHIK_S3_ATTEMPTS"),
+            3,
+            1..=10,
+            "",
         )?;
+        Ok(S3Access {
+            region,
+            endpoint,
+            external_endpoint,
+            credentials,
+            // In 1..=10.
+            attempts: attempts as u32,
+        })
+    }
+}
 
-        let api_keys: Vec<String> = get("PARPARCHIK_API_KEYS")
+/// `PARPARCHIK_API_KEYS`: comma-separated, blanks ignored.
+fn api_keys(get: &dyn Fn(&str) -> Option<String>) -> ApiKeys {
+    ApiKeys(
+        get("PARPARCHIK_API_KEYS")
             .map(|v| {
                 v.split(',')
                     .map(str::trim)
@@ -517,164 +545,158 @@ impl Config {
                     .map(str::to_owned)
                     .collect()
             })
-            .unwrap_or_default();
-        let rate_limit =
-            match get("PARPARCHIK_RATE_LIMIT_PER_SECOND") {
-                None => None,
-                Some(v) => {
-                    let rate = v
-                        .trim()
-                        .parse::<f64>()
-                        .ok()
-                        .filter(|r| r.is_finite() && *r > 0.0)
-                        .ok_or_else(|| {
-                            err(
-                                "PARPARCHIK_RATE_LIMIT_PER_SECOND",
-                                format!("{v:?} is not a positive number"),
-                            )
-                        })?;
-                    let burst =
-                        match get("PARPARCHIK_RATE_LIMIT_BURST") {
-                            // Default burst: one second's worth, at least one request.
-                            None => rate.ceil().max(1.0) as u32,
-                            Some(b) => b.trim().parse::<u32>().ok().filter(|b| *b > 0).ok_or_else(
-                                || {
-                                    err(
-                                        "PARPARCHIK_RATE_LIMIT_BURST",
-                                        format!("{b:?} is not a positive whole number"),
-                                    )
-                                },
-                            )?,
-                        };
-                    Some((rate, burst))
-                }
-            };
+            .unwrap_or_default(),
+    )
+}
 
-        let storage = StorageSettings::from_lookup(&get)?;
-        let events = events::EventsSettings::from_lookup(&get)?;
-        // The credential chain's variables are checked here, so a half-configured
-        // source stops the process at start like any other bad variable.
-        let credential_chain = crate::credentials::ChainSettings::from_lookup(
-            get,
-            &region,
-            std::time::SystemTime::now()
-                .duration_since(std::time::UNIX_EPOCH)
-                .map_or(0, |d| d.as_secs()),
-        )
-        .map_err(|e| match e {
-            crate::credentials::CredentialsError::Config { variable, problem } => {
-                err(variable, problem)
-            }
-            other => err("AWS_ACCESS_KEY_ID", other.to_string()),
+/// Requests per second and burst per client; `None` when no rate is set.
+fn rate_limit(get: &dyn Fn(&str) -> Option<String>) -> Result<Option<(f64, u32)>, ConfigError> {
+    let Some(v) = get("PARPARCHIK_RATE_LIMIT_PER_SECOND") else {
+        return Ok(None);
+    };
+    let rate = v
+        .trim()
+        .parse::<f64>()
+        .ok()
+        .filter(|r| r.is_finite() && *r > 0.0)
+        .ok_or_else(|| {
+            err(
+                "PARPARCHIK_RATE_LIMIT_PER_SECOND",
+                format!("{v:?} is not a positive number"),
+            )
         })?;
+    let burst = match get("PARPARCHIK_RATE_LIMIT_BURST") {
+        // Default burst: one second's worth, at least one request.
+        None => rate.ceil().max(1.0) as u32,
+        Some(b) => b
+            .trim()
+            .parse::<u32>()
+            .ok()
+            .filter(|b| *b > 0)
+            .ok_or_else(|| {
+                err(
+                    "PARPARCHIK_RATE_LIMIT_BURST",
+                    format!("{b:?} is not a positive whole number"),
+                )
+            })?,
+    };
+    Ok(Some((rate, burst)))
+}
 
-        let log = parse_log(&get)?;
+/// The credential chain's variables, checked here so that a half-configured source
+/// stops the process at start like any other bad variable.
+fn credential_chain(
+    get: &dyn Fn(&str) -> Option<String>,
+    region: &str,
+) -> Result<crate::credentials::ChainSettings, ConfigError> {
+    crate::credentials::ChainSettings::from_lookup(
+        get,
+        region,
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_secs()),
+    )
+    .map_err(|e| match e {
+        crate::credentials::CredentialsError::Config { variable, problem } => {
+            err(variable, problem)
+        }
+        other => err("AWS_ACCESS_KEY_ID", other.to_string()),
+    })
+}
+
+/// `PARPARCHIK_REDIRECT_CACHE_CONTROL`: any printable ASCII, sent as it is.
+fn redirect_cache_control(get: &dyn Fn(&str) -> Option<String>) -> Result<String, ConfigError> {
+    match get("PARPARCHIK_REDIRECT_CACHE_CONTROL") {
+        None => Ok("no-store".to_owned()),
+        Some(v) if v.bytes().all(|b| (0x20..0x7f).contains(&b)) => Ok(v.trim().to_owned()),
+        Some(v) => Err(err(
+            "PARPARCHIK_REDIRECT_CACHE_CONTROL",
+            format!("{v:?} is not a valid header value"),
+        )),
+    }
+}
+
+fn trusted_proxies(
+    get: &dyn Fn(&str) -> Option<String>,
+) -> Result<crate::http::client_addr::TrustedProxies, ConfigError> {
+    match get("PARPARCHIK_TRUSTED_PROXIES") {
+        None => Ok(Default::default()),
+        Some(v) => crate::http::client_addr::TrustedProxies::parse(&v)
+            .map_err(|p| err("PARPARCHIK_TRUSTED_PROXIES", p)),
+    }
+}
+
+impl Config {
+    pub fn from_env() -> Result<Config, ConfigError> {
+        Config::from_lookup(|name| std::env::var(name).ok())
+    }
+
+    /// Each concern in turn; the first bad variable met is the error.
+    pub fn from_lookup(get: impl Fn(&str) -> Option<String>) -> Result<Config, ConfigError> {
+        let get = |name: &str| {
+            // Every name read here is in the documented table (and so in `--help` and
+            // the deployment checks).
+            debug_assert!(
+                variables::find(name).is_some(),
+                "{name} is read but missing from config::variables::VARIABLES"
+            );
+            get(name).filter(|v| !v.trim().is_empty())
+        };
+        let get: &dyn Fn(&str) -> Option<String> = &get;
+        let buckets = buckets(get)?;
+        let (host, port) = listen_address(get)?;
+        let s3 = S3Access::from_lookup(get)?;
+        let timings = Timings::from_lookup(get)?;
+        let rate_limit = rate_limit(get)?;
+        let storage = StorageSettings::from_lookup(get)?;
+        let events = events::EventsSettings::from_lookup(get)?;
+        let credential_chain = credential_chain(get, &s3.region)?;
+        let log = parse_log(get)?;
         let browse = parse_switch("PARPARCHIK_BROWSE", get("PARPARCHIK_BROWSE"), true)?;
-
         Ok(Config {
-            log,
-            browse,
-            storage,
-            events,
-            api_keys: ApiKeys(api_keys),
-            rate_limit,
             buckets,
             host,
             port,
-            endpoint,
-            external_endpoint,
-            region,
-            credentials,
-            s3_connect_timeout: parse_seconds(
-                "PARPARCHIK_S3_CONNECT_TIMEOUT",
-                get("PARPARCHIK_S3_CONNECT_TIMEOUT"),
-                Duration::from_secs(2),
+            endpoint: s3.endpoint,
+            external_endpoint: s3.external_endpoint,
+            region: s3.region,
+            credentials: s3.credentials,
+            s3_attempts: s3.attempts,
+            s3_connect_timeout: timings.s3_connect_timeout,
+            s3_timeout: timings.s3_timeout,
+            verify_ttl: timings.verify_ttl,
+            // 0 turns the periodic re-sync off.
+            sync_interval: (!timings.sync_interval.is_zero()).then_some(timings.sync_interval),
+            drain_timeout: timings.drain_timeout,
+            header_timeout: timings.header_timeout,
+            write_timeout: timings.write_timeout,
+            shutdown_delay: timings.shutdown_delay,
+            credentials_poll_interval: timings.credentials_poll_interval,
+            presign_expires: parse_whole(
+                "PARPARCHIK_PRESIGN_EXPIRES",
+                get("PARPARCHIK_PRESIGN_EXPIRES"),
+                3600,
+                1..=u64::from(crate::sigv4::MAX_PRESIGN_EXPIRES),
+                " seconds",
             )?,
-            s3_timeout: parse_seconds(
-                "PARPARCHIK_S3_TIMEOUT",
-                get("PARPARCHIK_S3_TIMEOUT"),
-                Duration::from_secs(5),
-            )?,
-            s3_attempts,
-            verify_ttl: parse_seconds(
-                "PARPARCHIK_VERIFY_TTL",
-                get("PARPARCHIK_VERIFY_TTL"),
-                Duration::ZERO,
-            )?,
-            sync_interval: (!sync_interval.is_zero()).then_some(sync_interval),
-            drain_timeout: parse_seconds(
-                "PARPARCHIK_DRAIN_TIMEOUT",
-                get("PARPARCHIK_DRAIN_TIMEOUT"),
-                Duration::from_secs(10),
-            )?,
-            header_timeout: parse_seconds(
-                "PARPARCHIK_HEADER_TIMEOUT",
-                get("PARPARCHIK_HEADER_TIMEOUT"),
-                Duration::from_secs(10),
-            )?,
-            presign_expires: match get("PARPARCHIK_PRESIGN_EXPIRES") {
-                None => 3600,
-                Some(v) => v
-                    .trim()
-                    .parse::<u64>()
-                    .ok()
-                    .filter(|n| (1..=u64::from(crate::sigv4::MAX_PRESIGN_EXPIRES)).contains(n))
-                    .ok_or_else(|| {
-                        err(
-                            "PARPARCHIK_PRESIGN_EXPIRES",
-                            format!("{v:?} is not 1..=604800 seconds"),
-                        )
-                    })?,
-            },
-            redirect_cache_control: match get("PARPARCHIK_REDIRECT_CACHE_CONTROL") {
-                None => "no-store".to_owned(),
-                Some(v) if v.bytes().all(|b| (0x20..0x7f).contains(&b)) => v.trim().to_owned(),
-                Some(v) => {
-                    return Err(err(
-                        "PARPARCHIK_REDIRECT_CACHE_CONTROL",
-                        format!("{v:?} is not a valid header value"),
-                    ));
-                }
-            },
-            write_timeout: Some(parse_seconds(
-                "PARPARCHIK_WRITE_TIMEOUT",
-                get("PARPARCHIK_WRITE_TIMEOUT"),
-                Duration::from_secs(30),
-            )?)
-            .filter(|d| !d.is_zero())
-            .ok_or_else(|| err("PARPARCHIK_WRITE_TIMEOUT", "must be more than 0"))?,
-            max_connections: match get("PARPARCHIK_MAX_CONNECTIONS") {
-                None => 10_000,
-                Some(v) => v
-                    .trim()
-                    .parse::<usize>()
-                    .ok()
-                    .filter(|n| (1..=1_000_000).contains(n))
-                    .ok_or_else(|| {
-                        err(
-                            "PARPARCHIK_MAX_CONNECTIONS",
-                            format!("{v:?} is not 1..=1000000"),
-                        )
-                    })?,
-            },
-            trusted_proxies: match get("PARPARCHIK_TRUSTED_PROXIES") {
-                None => Default::default(),
-                Some(v) => crate::http::client_addr::TrustedProxies::parse(&v)
-                    .map_err(|p| err("PARPARCHIK_TRUSTED_PROXIES", p))?,
-            },
-            shutdown_delay: parse_seconds(
-                "PARPARCHIK_SHUTDOWN_DELAY",
-                get("PARPARCHIK_SHUTDOWN_DELAY"),
-                Duration::from_secs(5),
-            )?,
+            redirect_cache_control: redirect_cache_control(get)?,
+            api_keys: api_keys(get),
+            rate_limit,
+            // In 1..=1000000.
+            max_connections: parse_whole(
+                "PARPARCHIK_MAX_CONNECTIONS",
+                get("PARPARCHIK_MAX_CONNECTIONS"),
+                10_000,
+                1..=1_000_000,
+                "",
+            )? as usize,
+            trusted_proxies: trusted_proxies(get)?,
             credential_chain,
-            credentials_poll_interval: parse_seconds(
-                "PARPARCHIK_CREDENTIALS_POLL_INTERVAL",
-                get("PARPARCHIK_CREDENTIALS_POLL_INTERVAL"),
-                Duration::from_secs(10),
-            )?
-            .max(Duration::from_millis(100)),
             s3_ca_file: get("PARPARCHIK_S3_CA_FILE").map(|p| std::path::PathBuf::from(p.trim())),
+            storage,
+            log,
+            browse,
+            events,
         })
     }
 
