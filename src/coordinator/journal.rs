@@ -115,7 +115,7 @@ pub async fn catch_up(app: &App, bucket: BucketId, slot: &mut Slot) -> Result<()
             cfg.name, slot.journal_seq
         );
         let (theirs, etag, manifest_seq) = super::persist::read_manifest(app, bucket).await?;
-        slot.etag = etag;
+        app.manifests.set_etag(bucket, etag);
         slot.manifest_seq = manifest_seq;
         merge_theirs(app, bucket, &theirs, Scope::Whole, &mut Settled::new()).await?;
         slot.journal_seq = slot.journal_seq.max(manifest_seq);
@@ -153,7 +153,7 @@ async fn check_current(app: &App, bucket: BucketId, slot: &mut Slot) -> Result<(
         Err(S3Error::NotFound) => None,
         Err(e) => return Err(e),
     };
-    if current != slot.etag {
+    if current != app.manifests.etag(bucket) {
         catch_up(app, bucket, slot).await?;
     }
     slot.checked_at = Some(tokio::time::Instant::now());

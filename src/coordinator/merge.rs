@@ -4,11 +4,11 @@
 //! background sync (one listing) while this replica's entries are kept. An entry is
 //! never dropped, nor one adopted, on the other writer's word alone.
 
-use crate::config::BucketId;
 use std::collections::{HashMap, HashSet};
 use std::sync::atomic::Ordering;
 
 use crate::app::App;
+use crate::config::BucketId;
 use crate::registry::Entry;
 use crate::registry::manifest::ManifestEntry;
 use crate::s3::S3Error;
@@ -49,15 +49,51 @@ pub async fn merge_theirs(
     settled: &mut Settled,
 ) -> Result<bool, S3Error> {
     let cfg = &app.config.buckets[bucket];
-    let name = &cfg.name;
-    let theirs: HashMap<&str, &ManifestEntry> = theirs
+    let theirs: Theirs<'_> = theirs
         .iter()
-        .filter(|e| &e.bucket == name && !cfg.owns(&e.key))
+        .filter(|e| e.bucket == cfg.name && !cfg.owns(&e.key))
         .map(|e| (e.key.as_str(), e))
         .collect();
+    let state = |key: &str| -> Views {
+        (
+            theirs.get(key).map(|t| (t.size, t.last_modified.clone())),
+            app.registry
+                .get(key)
+                .map(|e| (e.bucket, e.size, e.last_modified())),
+        )
+    };
+    let disputed: Vec<String> = disputed_keys(app, bucket, &theirs, scope)
+        .into_iter()
+        .filter(|key| settled.get(key) != Some(&state(key)))
+        .collect();
+    if disputed.is_empty() {
+        return Ok(false);
+    }
+    let heads_at_most = match scope {
+        Scope::Whole => MERGE_HEADS_AT_MOST,
+        Scope::Keys(_) => RECORD_HEADS_AT_MOST,
+    };
+    if disputed.len() > heads_at_most {
+        keep_ours_and_sync_later(app, &disputed, settled, &state, bucket);
+    } else {
+        ask_the_bucket(app, bucket, disputed, settled, &state).await?;
+    }
+    Ok(true)
+}
+
+/// The other writer's entries of one bucket, by key.
+type Theirs<'a> = HashMap<&'a str, &'a ManifestEntry>;
+
+/// Keys where this replica's registry and the other writer's view of `bucket` differ.
+fn disputed_keys(
+    app: &App,
+    bucket: BucketId,
+    theirs: &Theirs<'_>,
+    scope: Scope<'_>,
+) -> HashSet<String> {
     let agree =
         |ours: &Entry, t: &ManifestEntry| t.size == ours.size && ours.modified_at(&t.last_modified);
-    let mut disputed: HashSet<String> = HashSet::new();
+    let mut disputed = HashSet::new();
     match scope {
         Scope::Whole => {
             let ours = app.registry.entries_in(bucket);
@@ -74,6 +110,7 @@ pub async fn merge_theirs(
             }
         }
         Scope::Keys(keys) => {
+            let cfg = &app.config.buckets[bucket];
             for key in keys.iter().filter(|k| !cfg.owns(k)) {
                 let ours = app.registry.get(key).filter(|e| e.bucket == bucket);
                 let same = match (&ours, theirs.get(key)) {
@@ -87,59 +124,24 @@ pub async fn merge_theirs(
             }
         }
     }
-    let state = |key: &str| -> Views {
-        (
-            theirs.get(key).map(|t| (t.size, t.last_modified.clone())),
-            app.registry
-                .get(key)
-                .map(|e| (e.bucket, e.size, e.last_modified())),
-        )
-    };
-    let disputed: Vec<String> = disputed
-        .into_iter()
-        .filter(|key| settled.get(key) != Some(&state(key)))
-        .collect();
-    if disputed.is_empty() {
-        return Ok(false);
-    }
-    let heads_at_most = match scope {
-        Scope::Whole => MERGE_HEADS_AT_MOST,
-        Scope::Keys(_) => RECORD_HEADS_AT_MOST,
-    };
-    if disputed.len() > heads_at_most {
-        keep_ours_and_sync_later(app, &disputed, settled, &state, bucket);
-        return Ok(true);
-    }
+    disputed
+}
+
+/// Settles a few disputed keys with one HEAD each: a key the bucket holds is registered
+/// there; a key it proved missing is forgotten, within the removal guard.
+async fn ask_the_bucket(
+    app: &App,
+    bucket: BucketId,
+    disputed: Vec<String>,
+    settled: &mut Settled,
+    state: &(dyn Fn(&str) -> Views + Sync),
+) -> Result<(), S3Error> {
     let checks = disputed
         .iter()
         .map(|key| super::locate::check(app, bucket, key))
         .collect();
     let answers = crate::join::join_all(checks).await;
-    // The removal guard holds for merges too: more proven-missing keys than one listing
-    // may remove are left to a sync, which confirms them with a second listing.
-    let removals = answers
-        .iter()
-        .zip(&disputed)
-        .filter(|(a, key)| {
-            matches!(a, Err(S3Error::NotFound))
-                && app.registry.get(key).is_some_and(|c| c.bucket == bucket)
-        })
-        .count();
-    let settings = &app.config.storage;
-    let allowed = super::sync::removal_allowance(
-        app.registry.entries_in(bucket).len(),
-        settings.removal_share,
-        settings.removal_floor,
-    );
-    let remove_now = removals <= allowed;
-    if !remove_now {
-        app.metrics.removals_refused.fetch_add(1, Ordering::Relaxed);
-        warn!(
-            "a merge would remove {removals} entries of bucket {}; left to a sync",
-            app.config.buckets[bucket].name
-        );
-        sync_later(app);
-    }
+    let remove_now = removals_allowed(app, bucket, &disputed, &answers);
     for (key, answer) in disputed.into_iter().zip(answers) {
         match answer {
             // The bucket holds the key and the other writer's record says so: follow
@@ -167,7 +169,41 @@ pub async fn merge_theirs(
         let now = state(&key);
         settled.insert(key, now);
     }
-    Ok(true)
+    Ok(())
+}
+
+/// The removal guard holds for merges too: more proven-missing keys than one listing
+/// may remove are left to a sync, which confirms them with a second listing.
+fn removals_allowed(
+    app: &App,
+    bucket: BucketId,
+    disputed: &[String],
+    answers: &[Result<crate::s3::ObjectMeta, S3Error>],
+) -> bool {
+    let removals = answers
+        .iter()
+        .zip(disputed)
+        .filter(|(a, key)| {
+            matches!(a, Err(S3Error::NotFound))
+                && app.registry.get(key).is_some_and(|c| c.bucket == bucket)
+        })
+        .count();
+    let settings = &app.config.storage;
+    let allowed = super::sync::removal_allowance(
+        app.registry.entries_in(bucket).len(),
+        settings.removal_share,
+        settings.removal_floor,
+    );
+    if removals > allowed {
+        app.metrics.removals_refused.fetch_add(1, Ordering::Relaxed);
+        warn!(
+            "a merge would remove {removals} entries of bucket {}; left to a sync",
+            app.config.buckets[bucket].name
+        );
+        sync_later(app);
+        return false;
+    }
+    true
 }
 
 /// Starts a sync in the background (a listing settles what a merge could not). One at

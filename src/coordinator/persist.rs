@@ -44,8 +44,6 @@ const RETRY_MAX: Duration = Duration::from_secs(30);
 /// What this replica knows of one bucket's manifest and journal.
 #[derive(Debug, Default)]
 pub struct Slot {
-    /// The manifest's ETag as last read or written; `None` when there was none.
-    pub etag: Option<String>,
     /// SHA-256 of the manifest last written or read, so an unchanged manifest is not
     /// rewritten (a digest, not the body: at a million files that is 200 MiB).
     last_digest: Option<[u8; 32]>,
@@ -94,7 +92,8 @@ pub struct ManifestStore {
     /// Buckets to write with the next change: a merge into another bucket's manifest
     /// moved one of their entries away. A [`Dirty`], kept atomic.
     stale: AtomicU64,
-    /// The ETags of `slots`, readable without waiting for a write in flight (`/status`).
+    /// Per bucket, the manifest's ETag as last read or written: beside the slots, so
+    /// that `/status` reads it without waiting for a write in flight.
     etags: StdMutex<Vec<Option<String>>>,
     /// Background syncs asked for by merges: (one running, another wanted after it).
     background_sync: StdMutex<(bool, bool)>,
@@ -190,7 +189,6 @@ impl ManifestStore {
     /// Records what start-up read.
     pub async fn remember_read(&self, bucket: BucketId, read: ReadState<'_>) {
         let mut slot = self.slots[bucket.index()].lock().await;
-        slot.etag = read.etag.clone();
         slot.last_digest = read.body.map(digest);
         slot.manifest_seq = read.manifest_seq;
         slot.journal_seq = read.journal_seq.max(read.manifest_seq);
@@ -199,7 +197,18 @@ impl ManifestStore {
         self.set_etag(bucket, read.etag);
     }
 
-    fn set_etag(&self, bucket: BucketId, etag: Option<String>) {
+    /// The manifest's ETag as last read or written (`None`: there was none), the one
+    /// copy both the writers (their `If-Match`) and `/status` read.
+    pub(super) fn etag(&self, bucket: BucketId) -> Option<String> {
+        self.etags
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .get(bucket.index())
+            .cloned()
+            .flatten()
+    }
+
+    pub(super) fn set_etag(&self, bucket: BucketId, etag: Option<String>) {
         if let Some(e) = self
             .etags
             .lock()
@@ -213,6 +222,18 @@ impl ManifestStore {
     /// Manifest ETags, for `/status`.
     pub fn etags(&self) -> Vec<Option<String>> {
         self.etags.lock().unwrap_or_else(|p| p.into_inner()).clone()
+    }
+
+    /// The condition of the next whole-manifest write: on the ETag last seen, or
+    /// none once the server refused conditions.
+    fn put_condition(&self, bucket: BucketId) -> PutCondition {
+        if self.conditional_unsupported.load(Ordering::Relaxed) {
+            return PutCondition::None;
+        }
+        match self.etag(bucket) {
+            Some(etag) => PutCondition::IfMatch(etag),
+            None => PutCondition::IfNoneMatch,
+        }
     }
 
     pub fn conditional_writes_supported(&self) -> bool {
@@ -525,31 +546,17 @@ fn digest(body: &[u8]) -> [u8; 32] {
 async fn write_whole(app: &App, bucket: BucketId, why: Whole) -> Result<(), S3Error> {
     let store = &app.manifests;
     let _one_at_a_time = store.writers[bucket.index()].whole.lock().await;
-    let slot_of = || store.slots[bucket.index()].lock();
     let cfg = &app.config.buckets[bucket];
-    let journaling = !app.config.storage.compact_interval.is_zero();
-    let mut target = slot_of().await.journal_seq;
+    let mut target = store.slots[bucket.index()].lock().await.journal_seq;
     let mut body = render_bucket(app, bucket, target);
     let mut body_digest = digest(&body);
-    {
-        let mut slot = slot_of().await;
-        if slot.last_digest == Some(body_digest) {
-            slot.manifest_seq = slot.manifest_seq.max(target);
-            slot.compacted_at = Some(Instant::now());
-            return Ok(());
-        }
+    if already_written(store, bucket, body_digest, target).await {
+        return Ok(());
     }
     let mut attempt = 0;
     let mut settled = Settled::new();
     loop {
-        let condition = if store.conditional_unsupported.load(Ordering::Relaxed) {
-            PutCondition::None
-        } else {
-            match &slot_of().await.etag {
-                Some(etag) => PutCondition::IfMatch(etag.clone()),
-                None => PutCondition::IfNoneMatch,
-            }
-        };
+        let condition = store.put_condition(bucket);
         let result = app
             .s3
             .put_object(
@@ -565,10 +572,8 @@ async fn write_whole(app: &App, bucket: BucketId, why: Whole) -> Result<(), S3Er
                 app.metrics
                     .manifest_writes_ok
                     .fetch_add(1, Ordering::Relaxed);
-                let etag = (!etag.is_empty()).then_some(etag);
-                store.set_etag(bucket, etag.clone());
-                let mut slot = slot_of().await;
-                slot.etag = etag;
+                let mut slot = store.slots[bucket.index()].lock().await;
+                store.set_etag(bucket, (!etag.is_empty()).then_some(etag));
                 slot.last_digest = Some(body_digest);
                 slot.manifest_seq = slot.manifest_seq.max(target);
                 slot.compacted_at = Some(Instant::now());
@@ -598,37 +603,10 @@ async fn write_whole(app: &App, bucket: BucketId, why: Whole) -> Result<(), S3Er
                     crate::s3::retry::jitter(),
                 ))
                 .await;
-                // Re-read until a read leaves nothing to check against the bucket, so
-                // that the write follows that read at once; bounded, then write anyway.
-                for _ in 0..MERGE_READS {
-                    let (theirs, etag, theirs_seq) = read_manifest(app, bucket).await?;
-                    store.set_etag(bucket, etag.clone());
-                    let known = {
-                        let mut slot = slot_of().await;
-                        slot.etag = etag;
-                        slot.manifest_seq = theirs_seq;
-                        if journaling && theirs_seq > slot.journal_seq {
-                            // They compacted records this replica has not applied yet.
-                            super::journal::catch_up(app, bucket, &mut slot).await?;
-                        }
-                        slot.journal_seq
-                    };
-                    if why == Whole::Periodic {
-                        if theirs_seq >= known {
-                            // Their manifest includes every record this replica knows.
-                            slot_of().await.compacted_at = Some(Instant::now());
-                            return Ok(());
-                        }
-                        // Theirs is an older compaction of the same journal, which this
-                        // replica has applied further: replace it, without a merge (a
-                        // merge would take back what records after it undid).
-                        break;
-                    }
-                    if !merge_theirs(app, bucket, &theirs, Scope::Whole, &mut settled).await? {
-                        break;
-                    }
+                if merge_after_race(app, bucket, why, &mut settled).await? == AfterRace::Done {
+                    return Ok(());
                 }
-                target = slot_of().await.journal_seq;
+                target = store.slots[bucket.index()].lock().await.journal_seq;
                 body = render_bucket(app, bucket, target);
                 body_digest = digest(&body);
             }
@@ -641,6 +619,73 @@ async fn write_whole(app: &App, bucket: BucketId, why: Whole) -> Result<(), S3Er
             Err(e) => return Err(e),
         }
     }
+}
+
+/// Whether the manifest in S3 already is `body` (by its digest): then it only counts as
+/// compacted through `target`.
+async fn already_written(
+    store: &ManifestStore,
+    bucket: BucketId,
+    body_digest: [u8; 32],
+    target: u64,
+) -> bool {
+    let mut slot = store.slots[bucket.index()].lock().await;
+    if slot.last_digest != Some(body_digest) {
+        return false;
+    }
+    slot.manifest_seq = slot.manifest_seq.max(target);
+    slot.compacted_at = Some(Instant::now());
+    true
+}
+
+/// What is left of a whole-manifest write after another writer won the race.
+#[derive(Debug, PartialEq, Eq)]
+enum AfterRace {
+    /// Their manifest does what this write was for.
+    Done,
+    /// This replica's view, with theirs merged in, is to be written again.
+    WriteAgain,
+}
+
+/// Reads the manifest that won, catches up with the journal records it includes, and
+/// merges it in, re-reading until a read leaves nothing to check against the bucket
+/// (so that the write follows that read at once); bounded, then written anyway.
+async fn merge_after_race(
+    app: &App,
+    bucket: BucketId,
+    why: Whole,
+    settled: &mut Settled,
+) -> Result<AfterRace, S3Error> {
+    let store = &app.manifests;
+    let journaling = !app.config.storage.compact_interval.is_zero();
+    for _ in 0..MERGE_READS {
+        let (theirs, etag, theirs_seq) = read_manifest(app, bucket).await?;
+        let known = {
+            let mut slot = store.slots[bucket.index()].lock().await;
+            store.set_etag(bucket, etag);
+            slot.manifest_seq = theirs_seq;
+            if journaling && theirs_seq > slot.journal_seq {
+                // They compacted records this replica has not applied yet.
+                super::journal::catch_up(app, bucket, &mut slot).await?;
+            }
+            slot.journal_seq
+        };
+        if why == Whole::Periodic {
+            if theirs_seq >= known {
+                // Their manifest includes every record this replica knows.
+                store.slots[bucket.index()].lock().await.compacted_at = Some(Instant::now());
+                return Ok(AfterRace::Done);
+            }
+            // Theirs is an older compaction of the same journal, which this replica has
+            // applied further: replace it, without a merge (a merge would take back
+            // what records after it undid).
+            return Ok(AfterRace::WriteAgain);
+        }
+        if !merge_theirs(app, bucket, &theirs, Scope::Whole, settled).await? {
+            break;
+        }
+    }
+    Ok(AfterRace::WriteAgain)
 }
 
 /// Reads one manifest: its entries (empty if absent or unreadable), its ETag, and the
