@@ -221,14 +221,14 @@ impl App {
     pub fn health(&self) -> StorageHealth {
         self.health
             .lock()
-            .unwrap_or_else(|p| p.into_inner())
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
             .clone()
     }
 
     pub fn record_storage_error(&self, error: Option<String>) {
         self.health
             .lock()
-            .unwrap_or_else(|p| p.into_inner())
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
             .last_error = error;
     }
 

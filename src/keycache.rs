@@ -39,7 +39,7 @@ impl<V> KeyCache<V> {
         // The high bits pick the shard; the map hashes the whole value again.
         self.shards[(hash >> 60) as usize % SHARDS]
             .lock()
-            .unwrap_or_else(|p| p.into_inner())
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 
     /// Runs `f` on the value of `(bucket, key)` (inserted by `default` when absent) and
@@ -88,7 +88,11 @@ impl<V> KeyCache<V> {
     pub fn len(&self) -> usize {
         self.shards
             .iter()
-            .map(|s| s.lock().unwrap_or_else(|p| p.into_inner()).len())
+            .map(|s| {
+                s.lock()
+                    .unwrap_or_else(std::sync::PoisonError::into_inner)
+                    .len()
+            })
             .sum()
     }
 

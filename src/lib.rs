@@ -6,31 +6,31 @@
 //! `http` (routing and handlers on a bare hyper loop), `metrics`, `log`.
 
 pub mod app;
-pub mod browse;
+pub(crate) mod browse;
 pub mod check;
 pub mod cli;
 pub mod config;
 pub mod coordinator;
-pub mod credentials;
-pub mod events;
+pub(crate) mod credentials;
+pub(crate) mod events;
 pub mod http;
 pub mod join;
-pub mod keycache;
+pub(crate) mod keycache;
 pub mod log;
-pub mod memory;
+pub(crate) mod memory;
 pub mod metrics;
 pub mod registry;
 pub mod s3;
 pub mod sigv4;
 pub mod timefmt;
-pub mod tls;
+pub(crate) mod tls;
 
 /// Runs the service on `listener` until `shutdown` resolves: the registry is rebuilt in
 /// the background (readiness flips when done) while requests are already answered.
 pub async fn run(
     app: std::sync::Arc<app::App>,
     listener: tokio::net::TcpListener,
-    shutdown: impl std::future::Future<Output = ()>,
+    shutdown: impl Future<Output = ()>,
 ) {
     let rebuild = tokio::spawn(coordinator::startup::rebuild_until_ready(
         std::sync::Arc::clone(&app),

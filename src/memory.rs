@@ -7,12 +7,14 @@
 
 /// Returns freed heap pages to the system (glibc); nothing elsewhere.
 #[cfg(all(target_os = "linux", target_env = "gnu"))]
-pub fn release_freed() {
+pub(crate) fn release_freed() {
+    #[allow(unsafe_code)] // the crate's one unsafe call; see SAFETY below
     unsafe extern "C" {
         fn malloc_trim(pad: usize) -> i32;
     }
     // SAFETY: malloc_trim takes no pointers; it walks glibc's own free lists under
     // glibc's arena locks and may be called from any thread at any time.
+    #[allow(unsafe_code)]
     unsafe {
         malloc_trim(0);
     }

@@ -80,7 +80,7 @@ impl std::error::Error for HttpClientError {
 }
 
 /// Builds `builder`, naming `purpose` in the error.
-pub fn build_client(
+pub(crate) fn build_client(
     builder: reqwest::ClientBuilder,
     purpose: &'static str,
 ) -> Result<reqwest::Client, HttpClientError> {
@@ -128,7 +128,7 @@ impl std::error::Error for CaFileError {
 }
 
 /// The certificates of a PEM bundle; at least one.
-pub fn parse_pem_bundle(pem: &[u8]) -> Result<Vec<reqwest::Certificate>, CaFileProblem> {
+pub(crate) fn parse_pem_bundle(pem: &[u8]) -> Result<Vec<reqwest::Certificate>, CaFileProblem> {
     if !pem.windows(27).any(|w| w == b"-----BEGIN CERTIFICATE-----") {
         return Err(CaFileProblem::NoCertificate);
     }
@@ -137,7 +137,7 @@ pub fn parse_pem_bundle(pem: &[u8]) -> Result<Vec<reqwest::Certificate>, CaFileP
 
 /// A readable sentence for a certificate failure in `err`'s causes, naming `endpoint`
 /// and what to do; `None` when the failure is not about certificates.
-pub fn explain(err: &(dyn std::error::Error + 'static), endpoint: &str) -> Option<String> {
+pub(crate) fn explain(err: &(dyn std::error::Error + 'static), endpoint: &str) -> Option<String> {
     let mut cause: Option<&(dyn std::error::Error + 'static)> = Some(err);
     while let Some(c) = cause {
         let text = c.to_string();

@@ -306,7 +306,7 @@ async fn special_keys_end_to_end() {
     let mut all = seed.manifest_keys(PUBLIC).await;
     all.extend(seed.manifest_keys(PRIVATE).await);
     all.sort();
-    let mut expected: Vec<String> = keys.iter().map(|k| k.to_string()).collect();
+    let mut expected: Vec<String> = keys.iter().map(ToString::to_string).collect();
     expected.sort();
     assert_eq!(all, expected);
     svc.stop().await;

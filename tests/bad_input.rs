@@ -245,7 +245,7 @@ async fn exchange(base: &str, request: &[u8], want: usize, limit: Duration) -> O
         let mut chunk = vec![0u8; 64 * 1024];
         match tokio::time::timeout(until - now, rd.read(&mut chunk)).await {
             Err(_) => break,
-            Ok(Ok(0)) | Ok(Err(_)) => {
+            Ok(Ok(0) | Err(_)) => {
                 closed = true;
                 break;
             }
@@ -432,7 +432,7 @@ async fn slowloris_is_disconnected_after_the_header_timeout() {
         let _ = s.write_all(b"X-Slow: a\r\n").await;
         match tokio::time::timeout(Duration::from_millis(200), s.read(&mut buf)).await {
             Err(_) => continue,
-            Ok(Ok(0)) | Ok(Err(_)) => break started.elapsed(),
+            Ok(Ok(0) | Err(_)) => break started.elapsed(),
             Ok(Ok(n)) => got.extend_from_slice(&buf[..n]),
         }
     };

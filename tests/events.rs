@@ -111,11 +111,11 @@ async fn an_upload_gets_its_route_and_a_delete_loses_it_without_update() {
         302,
         "the remembered miss does not hide the upload"
     );
-    assert!(!svc.app.misses.is_missing(
-        parparchik::config::BucketId::new(0),
-        key,
-        std::time::Instant::now()
-    ));
+    assert!(
+        !svc.app
+            .misses
+            .is_missing(parparchik::config::BucketId::new(0), key, Instant::now())
+    );
 
     seed.delete(PUBLIC, key).await;
     assert!(

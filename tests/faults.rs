@@ -466,7 +466,7 @@ async fn concurrent_checks_of_one_route_cost_one_head() {
 }
 
 /// Runs futures concurrently (all polled from this task) and returns their outputs.
-async fn futures_join<F: std::future::Future + Send + 'static>(futures: Vec<F>) -> Vec<F::Output>
+async fn futures_join<F: Future + Send + 'static>(futures: Vec<F>) -> Vec<F::Output>
 where
     F::Output: Send + 'static,
 {

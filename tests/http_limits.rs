@@ -288,7 +288,9 @@ async fn shutdown_delay_keeps_serving_with_readiness_503() {
     let r = fresh().get(&readiness).send().await.expect("served");
     assert_eq!(r.status(), 503, "readiness turns 503 at once");
     assert_eq!(
-        r.headers().get("connection").map(|v| v.as_bytes()),
+        r.headers()
+            .get("connection")
+            .map(reqwest::header::HeaderValue::as_bytes),
         Some(&b"close"[..]),
         "kept-alive clients are asked to reconnect (elsewhere)"
     );

@@ -53,7 +53,11 @@ async fn an_update_writes_one_small_record_and_leaves_the_manifest_alone() {
     assert_eq!(record.seq, 1);
     assert_eq!(record.bucket, PUBLIC);
     assert_eq!(
-        record.changes.iter().map(|c| c.key()).collect::<Vec<_>>(),
+        record
+            .changes
+            .iter()
+            .map(journal::Change::key)
+            .collect::<Vec<_>>(),
         vec!["new/upload.txt"]
     );
     // The manifest was not rewritten; the saved state has the file.

@@ -21,7 +21,7 @@ fn free_port() -> u16 {
 async fn run_service<F, Fut>(s3: &S3, extra: &[(&str, &str)], exercise: F) -> String
 where
     F: FnOnce(String) -> Fut,
-    Fut: std::future::Future<Output = ()>,
+    Fut: Future<Output = ()>,
 {
     let port = free_port();
     let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_parparchik"));

@@ -592,7 +592,7 @@ async fn conflict_is_merged() {
     seed.delete(PUBLIC, "gone.txt").await;
     seed.put(PUBLIC, "x2.txt", "x2").await;
     other_writer(&seed, PUBLIC, |files| {
-        files.push(entry("x2.txt", PUBLIC, 2))
+        files.push(entry("x2.txt", PUBLIC, 2));
     })
     .await;
     let (code, v) = a.get_json("/update?filename=gone.txt").await;

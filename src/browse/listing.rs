@@ -15,11 +15,11 @@ use std::collections::{BinaryHeap, HashSet};
 use crate::registry::Entry;
 
 /// Rows per page.
-pub const PER_PAGE: usize = 500;
+pub(crate) const PER_PAGE: usize = 500;
 
 /// What to list.
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Request<'a> {
+pub(crate) struct Request<'a> {
     /// `""` (the root) or a folder path ending in `/`.
     pub prefix: &'a str,
     /// Already lower-case; `None` lists everything.
@@ -30,7 +30,7 @@ pub struct Request<'a> {
 
 /// One row of the page.
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub enum Row {
+pub(crate) enum Row {
     /// `name` ends with `/`.
     Folder { name: String },
     File {
@@ -44,7 +44,7 @@ pub enum Row {
 }
 
 impl Row {
-    pub fn name(&self) -> &str {
+    pub(crate) fn name(&self) -> &str {
         match self {
             Row::Folder { name } | Row::File { name, .. } => name,
         }
@@ -52,7 +52,7 @@ impl Row {
 }
 
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Page {
+pub(crate) struct Page {
     pub rows: Vec<Row>,
     /// Matching folders and files at this level, on every page.
     pub total: usize,
@@ -106,7 +106,7 @@ impl Ord for Item<'_> {
 
 /// Whether `name` contains `needle` (lower-case), ignoring case; ASCII names (the usual
 /// case) are compared without allocating.
-pub fn matches(name: &str, needle: &str) -> bool {
+pub(crate) fn matches(name: &str, needle: &str) -> bool {
     if needle.is_empty() {
         return true;
     }
@@ -118,7 +118,7 @@ pub fn matches(name: &str, needle: &str) -> bool {
 }
 
 /// The page of `prefix`'s folder among `entries` that follows `after`.
-pub fn page<'a>(entries: &mut dyn Iterator<Item = &'a Entry>, req: &Request<'_>) -> Page {
+pub(crate) fn page<'a>(entries: &mut dyn Iterator<Item = &'a Entry>, req: &Request<'_>) -> Page {
     let cursor = req.after.map(cursor_rank);
     let mut smallest: BinaryHeap<Item<'a>> = BinaryHeap::with_capacity(PER_PAGE + 1);
     let mut folders: HashSet<&'a str> = HashSet::new();
@@ -279,7 +279,7 @@ mod tests {
         loop {
             let p = list(&all, "", None, after.as_deref());
             assert_eq!(p.before, every.len());
-            every.extend(names(&p).iter().map(|s| s.to_string()));
+            every.extend(names(&p).iter().map(ToString::to_string));
             pages += 1;
             match p.next {
                 Some(n) => after = Some(n),

@@ -3,8 +3,8 @@
 //! writes it as HTML; both are pure. Nothing here asks S3: the page shows the registry
 //! as the last sync (or request) left it.
 
-pub mod listing;
-pub mod render;
+pub(crate) mod listing;
+pub(crate) mod render;
 
 use std::hash::BuildHasher;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -16,7 +16,7 @@ const MAX_FILTER: usize = 256;
 
 /// The page's query: `q` (filter) and `after` (the cursor of the page).
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
-pub struct Query {
+pub(crate) struct Query {
     /// As typed, trimmed; `None` when absent or empty.
     pub filter: Option<String>,
     /// The last name of the previous page; `None` for the first page.
@@ -24,7 +24,7 @@ pub struct Query {
 }
 
 impl Query {
-    pub fn parse(query: Option<&str>) -> Result<Query, Reason> {
+    pub(crate) fn parse(query: Option<&str>) -> Result<Query, Reason> {
         let mut q = Query::default();
         for (name, value) in parse_query(query.unwrap_or(""))? {
             match name.as_str() {
@@ -54,7 +54,7 @@ impl Query {
 
 /// The folder a decoded `/browse/…` path names: `""` for the root, else the path with
 /// exactly one trailing `/`.
-pub fn folder(decoded: &str) -> String {
+pub(crate) fn folder(decoded: &str) -> String {
     if decoded.is_empty() || decoded.ends_with('/') {
         decoded.to_owned()
     } else {
@@ -65,7 +65,7 @@ pub fn folder(decoded: &str) -> String {
 /// A fresh 128-bit nonce as 32 hex characters, for the page's `Content-Security-Policy`.
 /// `RandomState` keys come from the OS's randomness; a counter keeps two nonces of one
 /// process apart even within the same clock tick.
-pub fn nonce() -> String {
+pub(crate) fn nonce() -> String {
     static COUNTER: AtomicU64 = AtomicU64::new(0);
     let n = COUNTER.fetch_add(1, Ordering::Relaxed);
     let now = std::time::SystemTime::now()

@@ -10,7 +10,7 @@ use crate::config::BucketConfig;
 use crate::sigv4::encode::{encode_component_into, push_encoded_path};
 
 /// What one page shows.
-pub struct View<'a> {
+pub(crate) struct View<'a> {
     pub page: &'a Page,
     /// `""` or a folder path ending in `/`.
     pub prefix: &'a str,
@@ -24,7 +24,7 @@ pub struct View<'a> {
 }
 
 /// The policy that goes with a page rendered with `nonce`.
-pub fn csp(nonce: &str) -> String {
+pub(crate) fn csp(nonce: &str) -> String {
     format!(
         "default-src 'none'; script-src 'nonce-{nonce}'; style-src 'nonce-{nonce}'; \
          img-src 'none'; connect-src 'none'; form-action 'self'; base-uri 'none'; \
@@ -33,7 +33,7 @@ pub fn csp(nonce: &str) -> String {
 }
 
 /// `&`, `<`, `>`, `"`, `'` as entities: safe in text and in double-quoted attributes.
-pub fn escape_into(out: &mut String, s: &str) {
+pub(crate) fn escape_into(out: &mut String, s: &str) {
     for c in s.chars() {
         match c {
             '&' => out.push_str("&amp;"),
@@ -53,14 +53,14 @@ fn escaped(s: &str) -> String {
 }
 
 /// `/browse/<folder>` with every segment percent-encoded (`/` kept between them).
-pub fn browse_href(folder: &str) -> String {
+pub(crate) fn browse_href(folder: &str) -> String {
     let mut out = String::from("/browse/");
     push_encoded_path(&mut out, folder);
     out
 }
 
 /// The file's stable route, `/<bucket>/<key>`, each key segment percent-encoded.
-pub fn file_href(bucket: &str, key: &str) -> String {
+pub(crate) fn file_href(bucket: &str, key: &str) -> String {
     let mut out = String::with_capacity(bucket.len() + key.len() + 2);
     out.push('/');
     push_encoded_path(&mut out, bucket);
@@ -234,7 +234,7 @@ fn row(out: &mut String, view: &View<'_>, r: &Row) {
     }
 }
 
-pub fn render(view: &View<'_>) -> String {
+pub(crate) fn render(view: &View<'_>) -> String {
     let page = view.page;
     let mut out = String::with_capacity(4096 + page.rows.len() * 420);
     let folder = if view.prefix.is_empty() {

@@ -4,7 +4,7 @@
 //! for public buckets, can the plain URLs clients are redirected to be read without
 //! credentials. Useful as an init container or a new operator's first step.
 
-pub mod report;
+pub(crate) mod report;
 
 use std::io::Write;
 use std::sync::Arc;

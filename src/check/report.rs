@@ -7,7 +7,7 @@ use crate::config::variables::{ReadBy, VARIABLES};
 
 /// The answer to one question about a bucket.
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub enum Outcome {
+pub(crate) enum Outcome {
     Pass(String),
     /// Worth knowing, not a problem (a manifest not written yet).
     Info(String),
@@ -35,7 +35,7 @@ impl Outcome {
 
 /// What was found for one bucket.
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub struct BucketReport {
+pub(crate) struct BucketReport {
     pub name: String,
     pub public: bool,
     pub reachable: Outcome,
@@ -57,7 +57,7 @@ impl BucketReport {
         .filter_map(|(name, o)| o.map(|o| (name, o)))
     }
 
-    pub fn failures(&self) -> usize {
+    pub(crate) fn failures(&self) -> usize {
         self.outcomes()
             .filter(|(_, o)| matches!(o, Outcome::Fail(_)))
             .count()
@@ -84,7 +84,7 @@ fn shown(name: &str, secret: bool, value: &str) -> String {
 
 /// Every variable the service reads at run time: its value when set (masked when a
 /// secret), else its default.
-pub fn settings(get: &dyn Fn(&str) -> Option<String>) -> String {
+pub(crate) fn settings(get: &dyn Fn(&str) -> Option<String>) -> String {
     let mut out = String::from("settings (environment; unset ones at their default):\n");
     let vars = VARIABLES.iter().filter(|v| v.read_by != ReadBy::Build);
     let width = VARIABLES.iter().map(|v| v.name.len()).max().unwrap_or(0);
@@ -100,7 +100,7 @@ pub fn settings(get: &dyn Fn(&str) -> Option<String>) -> String {
 }
 
 /// The per-bucket answers and the verdict line.
-pub fn buckets(reports: &[BucketReport]) -> String {
+pub(crate) fn buckets(reports: &[BucketReport]) -> String {
     let mut out = String::new();
     for r in reports {
         let _ = writeln!(

@@ -56,30 +56,30 @@ const fn secs(
 /// In the order they are checked: the first bad one is the error.
 const SECONDS: [Seconds; 9] = [
     secs("PARPARCHIK_SYNC_INTERVAL", 300, Least::Zero, |t, d| {
-        t.sync_interval = d
+        t.sync_interval = d;
     }),
     secs("PARPARCHIK_S3_CONNECT_TIMEOUT", 2, Least::Zero, |t, d| {
-        t.s3_connect_timeout = d
+        t.s3_connect_timeout = d;
     }),
     secs("PARPARCHIK_S3_TIMEOUT", 5, Least::Zero, |t, d| {
-        t.s3_timeout = d
+        t.s3_timeout = d;
     }),
     // 0: confirm with S3 on every download (the contract's behaviour).
     secs("PARPARCHIK_VERIFY_TTL", 0, Least::Zero, |t, d| {
-        t.verify_ttl = d
+        t.verify_ttl = d;
     }),
     secs("PARPARCHIK_DRAIN_TIMEOUT", 10, Least::Zero, |t, d| {
-        t.drain_timeout = d
+        t.drain_timeout = d;
     }),
     secs("PARPARCHIK_HEADER_TIMEOUT", 10, Least::Zero, |t, d| {
-        t.header_timeout = d
+        t.header_timeout = d;
     }),
     // A zero write timeout would close every connection at its first write.
     secs("PARPARCHIK_WRITE_TIMEOUT", 30, Least::AboveZero, |t, d| {
-        t.write_timeout = d
+        t.write_timeout = d;
     }),
     secs("PARPARCHIK_SHUTDOWN_DELAY", 5, Least::Zero, |t, d| {
-        t.shutdown_delay = d
+        t.shutdown_delay = d;
     }),
     // Polling files more often than this only burns CPU.
     secs(

@@ -28,7 +28,10 @@ struct Owner<'a> {
 impl Drop for Owner<'_> {
     fn drop(&mut self) {
         if let Some(id) = self.id.take() {
-            let mut map = self.map.lock().unwrap_or_else(|p| p.into_inner());
+            let mut map = self
+                .map
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner);
             if map.get(&id).is_some_and(|s| Arc::ptr_eq(s, &self.slot)) {
                 map.remove(&id);
             }
@@ -42,11 +45,14 @@ impl HeadCoalescer {
     pub async fn run<F, Fut>(&self, bucket: BucketId, key: &str, head: F) -> (Answer, bool)
     where
         F: FnOnce() -> Fut,
-        Fut: std::future::Future<Output = Answer>,
+        Fut: Future<Output = Answer>,
     {
         let id = (bucket, key.to_owned());
         let (slot, owner) = {
-            let mut map = self.in_flight.lock().unwrap_or_else(|p| p.into_inner());
+            let mut map = self
+                .in_flight
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner);
             match map.get(&id) {
                 Some(slot) => (Arc::clone(slot), None),
                 None => {

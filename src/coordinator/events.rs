@@ -78,14 +78,17 @@ impl EventsState {
     /// Replaces the roots SNS signing certificates must chain to (tests, or an
     /// SNS-compatible service with a private CA).
     pub fn set_sns_roots(&self, roots: Vec<rustls_pki_types::TrustAnchor<'static>>) {
-        *self.sns_roots.lock().unwrap_or_else(|p| p.into_inner()) = Some(roots);
+        *self
+            .sns_roots
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner) = Some(roots);
     }
 
     /// The roots SNS signing certificates must chain to.
     pub fn sns_roots(&self) -> Vec<rustls_pki_types::TrustAnchor<'static>> {
         self.sns_roots
             .lock()
-            .unwrap_or_else(|p| p.into_inner())
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
             .clone()
             .unwrap_or_else(|| webpki_roots::TLS_SERVER_ROOTS.to_vec())
     }
@@ -94,13 +97,16 @@ impl EventsState {
     pub fn sns_cert(&self, url: &str) -> Option<bytes::Bytes> {
         self.sns_certs
             .lock()
-            .unwrap_or_else(|p| p.into_inner())
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
             .get(url)
             .cloned()
     }
 
     pub fn remember_sns_cert(&self, url: &str, pem: bytes::Bytes) {
-        let mut certs = self.sns_certs.lock().unwrap_or_else(|p| p.into_inner());
+        let mut certs = self
+            .sns_certs
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
         // SNS rotates its certificate rarely; a bound keeps a stream of signed
         // messages naming ever new (allowed) URLs from growing the map.
         if certs.len() >= 32 {
@@ -124,7 +130,9 @@ impl EventsState {
     }
 
     fn trust(&self) -> std::sync::MutexGuard<'_, Vec<BucketTrust>> {
-        self.trust.lock().unwrap_or_else(|p| p.into_inner())
+        self.trust
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 
     fn publish(&self, trust: &[BucketTrust]) {
@@ -143,7 +151,7 @@ impl EventsState {
 /// Takes the verdict of every sync finished since the last call into account: a sync
 /// that found changes the events had missed ends its buckets' trust; one that agreed
 /// vouches for every entry it listed. Cheap when nothing happened (one atomic load).
-pub fn observe_syncs(app: &App) {
+pub(crate) fn observe_syncs(app: &App) {
     let state = &app.events;
     let (count, unannounced) = app.registry.last_replace();
     if state.seen_replaces.load(Ordering::Acquire) == count {
@@ -183,9 +191,10 @@ pub fn observe_syncs(app: &App) {
 
 /// Whether `entry` may be redirected without asking S3 because its bucket's events are
 /// trusted and it was confirmed (by an event, S3 or an agreeing sync) within
-/// `PARPARCHIK_EVENTS_VERIFY_TTL`: `events::trust::fresh`, read from the atomic mirror
-/// of the buckets' states so that a redirect takes no lock.
-pub fn vouched(app: &App, entry: &Entry) -> bool {
+/// `PARPARCHIK_EVENTS_VERIFY_TTL`: `events::trust::fresh_parts`, read from the atomic
+/// mirror of the buckets' states so that a redirect takes no lock (and the key's own
+/// confirmation is looked up only when the bucket's last agreeing sync is too old).
+pub(crate) fn vouched(app: &App, entry: &Entry) -> bool {
     if !app.config.events.enabled() {
         return false;
     }
@@ -195,15 +204,18 @@ pub fn vouched(app: &App, entry: &Entry) -> bool {
         return false;
     }
     let ttl_ms = u64::try_from(app.config.events.verify_ttl.as_millis()).unwrap_or(u64::MAX);
-    let vouched = state.vouched_ms[entry.bucket.index()].load(Ordering::Relaxed);
-    if vouched != 0 && app.now_ms().saturating_sub(vouched - 1) < ttl_ms {
+    // Stored plus one: 0 is "never".
+    let vouched = state.vouched_ms[entry.bucket.index()]
+        .load(Ordering::Relaxed)
+        .checked_sub(1);
+    if crate::events::trust::fresh_parts(true, vouched, None, app.now_ms(), ttl_ms) {
         return true;
     }
     crate::coordinator::locate::confirmed_within(app, entry, ttl_ms)
 }
 
 /// What `/status` shows about events.
-pub fn status(app: &App) -> serde_json::Value {
+pub(crate) fn status(app: &App) -> serde_json::Value {
     observe_syncs(app);
     let now = app.now_ms();
     let trust = app.events.trust();
@@ -235,7 +247,7 @@ pub fn status(app: &App) -> serde_json::Value {
 }
 
 /// The events' metric series.
-pub fn render_metrics(app: &App, out: &mut String) {
+pub(crate) fn render_metrics(app: &App, out: &mut String) {
     observe_syncs(app);
     let now = app.now_ms();
     let enabled = app.config.events.enabled();
@@ -256,7 +268,7 @@ pub fn render_metrics(app: &App, out: &mut String) {
 
 /// Why a batch of events was not fully applied: the sender should send it again.
 #[derive(Debug)]
-pub enum ApplyError {
+pub(crate) enum ApplyError {
     /// S3 could not say where a removed key is now.
     Storage(S3Error),
     /// The registry changed but a manifest could not be written (retried).
@@ -274,7 +286,7 @@ impl std::fmt::Display for ApplyError {
 
 /// What a batch of records did.
 #[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
-pub struct Applied {
+pub(crate) struct Applied {
     pub applied: usize,
     pub ignored: usize,
 }
@@ -282,7 +294,7 @@ pub struct Applied {
 /// Applies every record, then persists the manifests they changed: when this returns
 /// `Ok`, every change is durable (so a sender that gets an error sends again, and a
 /// repeat is recognised by its stamp).
-pub async fn apply(app: &App, records: Vec<Record>) -> Result<Applied, ApplyError> {
+pub(crate) async fn apply(app: &App, records: Vec<Record>) -> Result<Applied, ApplyError> {
     let mut dirty = Dirty::default();
     let mut done = Applied::default();
     let mut failure = None;

@@ -25,7 +25,7 @@ const APPEND_ATTEMPTS: u32 = 50;
 /// The journal records of `bucket` after record `after`, in order, and the number of
 /// the last record listed (also when it could not be read). A record that cannot be
 /// parsed is skipped with a warning: its keys are settled by the next sync.
-pub async fn read_after(
+pub(crate) async fn read_after(
     app: &App,
     bucket: BucketId,
     after: u64,
@@ -103,7 +103,7 @@ fn stated(record: &Record, bucket_name: &str) -> Vec<ManifestEntry> {
 /// each merged as the other writer's word on the keys it names. When the records this
 /// replica still needs were already deleted (it was idle through two compactions), the
 /// manifest that includes them is merged instead.
-pub async fn catch_up(app: &App, bucket: BucketId, slot: &mut Slot) -> Result<(), S3Error> {
+pub(crate) async fn catch_up(app: &App, bucket: BucketId, slot: &mut Slot) -> Result<(), S3Error> {
     let cfg = &app.config.buckets[bucket];
     let (records, last) = read_after(app, bucket, slot.journal_seq).await?;
     let contiguous = records
@@ -162,7 +162,7 @@ async fn check_current(app: &App, bucket: BucketId, slot: &mut Slot) -> Result<(
 
 /// Appends one record stating the current state of `keys` in `bucket`. Another replica
 /// that took the next number first is caught up with, then the next number is tried.
-pub async fn append(
+pub(crate) async fn append(
     app: &App,
     bucket: BucketId,
     slot: &mut Slot,
@@ -242,7 +242,7 @@ pub async fn append(
 /// Deletes the records up to `through` (a manifest that includes them has been in
 /// place for a compaction interval). Best effort, in the background: a record left
 /// behind is only read again by a replica that is far behind, and is harmless.
-pub fn prune_later(app: &App, bucket: BucketId, through: u64) {
+pub(crate) fn prune_later(app: &App, bucket: BucketId, through: u64) {
     let Some(app) = app.weak().upgrade() else {
         return;
     };

@@ -15,7 +15,7 @@ use crate::s3::{Evidence, ObjectMeta, S3Error};
 
 /// HEAD of `key` in bucket `bucket`, coalesced with any check of the same object in flight.
 /// A bucket's own objects (its manifest) are never files: not found, without asking.
-pub async fn check(app: &App, bucket: BucketId, key: &str) -> Result<ObjectMeta, S3Error> {
+pub(crate) async fn check(app: &App, bucket: BucketId, key: &str) -> Result<ObjectMeta, S3Error> {
     let cfg = &app.config.buckets[bucket];
     if cfg.owns(key) {
         return Err(S3Error::NotFound);
@@ -68,7 +68,7 @@ pub(crate) fn note_confirmed(app: &App, bucket: BucketId, key: &str) {
 }
 
 /// Whether S3 confirmed `entry` (in its bucket) less than `ttl_ms` ago.
-pub fn confirmed_within(app: &App, entry: &Entry, ttl_ms: u64) -> bool {
+pub(crate) fn confirmed_within(app: &App, entry: &Entry, ttl_ms: u64) -> bool {
     let now = app.now_ms();
     app.confirmed
         .peek(entry.bucket, &entry.key, |at| {
@@ -78,7 +78,7 @@ pub fn confirmed_within(app: &App, entry: &Entry, ttl_ms: u64) -> bool {
 }
 
 /// Where a key is now.
-pub struct Located {
+pub(crate) struct Located {
     pub entry: Option<Arc<Entry>>,
     /// Manifests changed by this lookup (persisted by the caller before it answers).
     pub dirty: Dirty,
@@ -105,7 +105,7 @@ impl Located {
 
 /// Confirms `key` where the registry has it, else finds it in the first bucket (priority
 /// order) that holds it; forgets it when no bucket does.
-pub async fn confirm_or_find(app: &App, key: &str) -> Result<Located, S3Error> {
+pub(crate) async fn confirm_or_find(app: &App, key: &str) -> Result<Located, S3Error> {
     let known = app.registry.get(key);
     let mut skip = None;
     if let Some(e) = &known {
@@ -147,7 +147,11 @@ pub async fn confirm_or_find(app: &App, key: &str) -> Result<Located, S3Error> {
 /// only what the answer needs. The named bucket first (a miss there is the answer, and
 /// is remembered for a while); only when it holds the key, the buckets before it in
 /// priority order, since the first bucket holding a homeless key is its home.
-pub async fn find_for_download(app: &App, named: BucketId, key: &str) -> Result<Located, S3Error> {
+pub(crate) async fn find_for_download(
+    app: &App,
+    named: BucketId,
+    key: &str,
+) -> Result<Located, S3Error> {
     if app.misses.is_missing(named, key, std::time::Instant::now()) {
         app.metrics.miss_cache_hits.fetch_add(1, Ordering::Relaxed);
         return Ok(Located::nowhere());
@@ -178,7 +182,7 @@ pub async fn find_for_download(app: &App, named: BucketId, key: &str) -> Result<
 }
 
 /// What `/relocate` found.
-pub struct Relocated {
+pub(crate) struct Relocated {
     pub entry: Option<Arc<Entry>>,
     /// The bucket the registry had before, when it differs from the new one.
     pub moved_from: Option<BucketId>,
@@ -188,7 +192,7 @@ pub struct Relocated {
 }
 
 /// Checks every bucket; the last configured bucket holding `key` wins.
-pub async fn relocate(app: &App, key: &str) -> Result<Relocated, S3Error> {
+pub(crate) async fn relocate(app: &App, key: &str) -> Result<Relocated, S3Error> {
     let before = app.registry.get(key).map(|e| e.bucket);
     let mut holders = Vec::new();
     let mut unproven = None;

@@ -24,14 +24,14 @@ const MERGE_HEADS_AT_MOST: usize = 16;
 const RECORD_HEADS_AT_MOST: usize = 64;
 
 /// Keys a merge already settled during the current write, with both sides' views then.
-pub type Settled = HashMap<String, Views>;
+pub(crate) type Settled = HashMap<String, Views>;
 /// Both sides' view of one key: theirs as (size, last_modified), ours as (bucket, size,
 /// last_modified).
-pub type Views = (Option<(u64, String)>, Option<(BucketId, u64, String)>);
+pub(crate) type Views = (Option<(u64, String)>, Option<(BucketId, u64, String)>);
 
 /// What the other writer's view covers.
 #[derive(Clone, Copy, Debug)]
-pub enum Scope<'a> {
+pub(crate) enum Scope<'a> {
     /// A whole manifest: every key of the bucket.
     Whole,
     /// A journal record: only the keys it names (absent from `theirs` = removed).
@@ -41,7 +41,7 @@ pub enum Scope<'a> {
 /// Folds `theirs` (the other writer's entries of `bucket`, within `scope`) into the
 /// registry. Returns whether anything was disputed. A key settled by an earlier attempt
 /// of the same write is not checked again unless either side's view of it changed since.
-pub async fn merge_theirs(
+pub(crate) async fn merge_theirs(
     app: &App,
     bucket: BucketId,
     theirs: &[ManifestEntry],

@@ -15,13 +15,13 @@
 //! - `journal`: records appended, caught up with, read, deleted;
 //! - `merge`: another replica's records or manifest folded in.
 
-pub mod coalesce;
-pub mod events;
-pub mod journal;
+pub(crate) mod coalesce;
+pub(crate) mod events;
+pub(crate) mod journal;
 pub mod listing;
-pub mod locate;
-pub mod merge;
-pub mod misses;
-pub mod persist;
-pub mod startup;
+pub(crate) mod locate;
+pub(crate) mod merge;
+pub(crate) mod misses;
+pub(crate) mod persist;
+pub(crate) mod startup;
 pub mod sync;

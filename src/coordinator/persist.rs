@@ -43,7 +43,7 @@ const RETRY_MAX: Duration = Duration::from_secs(30);
 
 /// What this replica knows of one bucket's manifest and journal.
 #[derive(Debug, Default)]
-pub struct Slot {
+pub(crate) struct Slot {
     /// SHA-256 of the manifest last written or read, so an unchanged manifest is not
     /// rewritten (a digest, not the body: at a million files that is 200 MiB).
     last_digest: Option<[u8; 32]>,
@@ -160,7 +160,7 @@ impl ManifestStore {
         let mut s = self
             .background_sync
             .lock()
-            .unwrap_or_else(|p| p.into_inner());
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
         if s.0 {
             s.1 = true;
             false
@@ -176,7 +176,7 @@ impl ManifestStore {
         let mut s = self
             .background_sync
             .lock()
-            .unwrap_or_else(|p| p.into_inner());
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
         if s.1 {
             s.1 = false;
             true
@@ -202,7 +202,7 @@ impl ManifestStore {
     pub(super) fn etag(&self, bucket: BucketId) -> Option<String> {
         self.etags
             .lock()
-            .unwrap_or_else(|p| p.into_inner())
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
             .get(bucket.index())
             .cloned()
             .flatten()
@@ -212,7 +212,7 @@ impl ManifestStore {
         if let Some(e) = self
             .etags
             .lock()
-            .unwrap_or_else(|p| p.into_inner())
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
             .get_mut(bucket.index())
         {
             *e = etag;
@@ -221,7 +221,10 @@ impl ManifestStore {
 
     /// Manifest ETags, for `/status`.
     pub fn etags(&self) -> Vec<Option<String>> {
-        self.etags.lock().unwrap_or_else(|p| p.into_inner()).clone()
+        self.etags
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .clone()
     }
 
     /// The condition of the next whole-manifest write: on the ETag last seen, or
@@ -310,10 +313,7 @@ impl ManifestStore {
 /// Asks for the changes of `dirty` buckets to be saved, at once (before the first
 /// poll), and returns a future that waits until they are in S3 or the write failed.
 /// Dropping the future (a client that hung up) does not cancel the writes.
-pub fn save(
-    app: &App,
-    dirty: Dirty,
-) -> impl std::future::Future<Output = Result<(), PersistError>> + '_ {
+pub(crate) fn save(app: &App, dirty: Dirty) -> impl Future<Output = Result<(), PersistError>> + '_ {
     // Buckets whose last write failed are written (and waited for) with this change too,
     // as well as retried in the background.
     let asked = app
@@ -337,7 +337,7 @@ pub fn save(
 }
 
 /// Asks for a write of `dirty` buckets in the background (nobody waits for it).
-pub fn save_later(app: &App, dirty: Dirty) {
+pub(crate) fn save_later(app: &App, dirty: Dirty) {
     app.manifests.request(app, dirty);
 }
 
@@ -354,7 +354,7 @@ async fn run_writer(app: Weak<App>, bucket: BucketId) {
         if let Some(next) = writer
             .compacted
             .lock()
-            .unwrap_or_else(|p| p.into_inner())
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
             .take()
         {
             compaction_due = next;
@@ -505,7 +505,10 @@ fn start_compaction(app: &Arc<App>, bucket: BucketId) {
     tokio::spawn(async move {
         let next = compact(&app, bucket).await;
         let writer = &app.manifests.writers[bucket.index()];
-        *writer.compacted.lock().unwrap_or_else(|p| p.into_inner()) = Some(next);
+        *writer
+            .compacted
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner) = Some(next);
         writer.compacting.store(false, Ordering::Release);
         writer.wake.notify_one();
     });
@@ -583,7 +586,7 @@ async fn write_whole(app: &App, bucket: BucketId, why: Whole) -> Result<(), S3Er
             // A `NoSuchKey` to `If-Match` (AWS, when the manifest was deleted meanwhile)
             // is the same race as a 412: the ETag this replica holds is no longer
             // current. A bare 404 proves nothing and is not treated as a race.
-            Err(S3Error::PreconditionFailed { .. }) | Err(S3Error::NotFound)
+            Err(S3Error::PreconditionFailed { .. } | S3Error::NotFound)
                 if attempt + 1 < CONFLICT_ATTEMPTS =>
             {
                 attempt += 1;
@@ -690,7 +693,7 @@ async fn merge_after_race(
 
 /// Reads one manifest: its entries (empty if absent or unreadable), its ETag, and the
 /// last journal record it includes.
-pub async fn read_manifest(
+pub(crate) async fn read_manifest(
     app: &App,
     bucket: BucketId,
 ) -> Result<(Vec<ManifestEntry>, Option<String>, u64), S3Error> {
@@ -716,7 +719,7 @@ pub async fn read_manifest(
 
 /// GETs one manifest object: its bytes and ETag, or `None` when there is none yet.
 /// A body over the configured limit is refused without being kept.
-pub async fn fetch_manifest(
+pub(crate) async fn fetch_manifest(
     app: &App,
     bucket: BucketId,
 ) -> Result<Option<(Bytes, Option<String>)>, S3Error> {

@@ -156,7 +156,7 @@ fn registered_state(app: &App, manifests: &[ManifestRead]) -> Vec<Entry> {
 /// registered state (so relocations last through restarts), then the same sync
 /// pipeline as every sync reconciles them with the listings. Readiness does not wait
 /// for manifest rewrites: the writers do them in the background.
-pub async fn rebuild(app: &App) -> Result<(), StartupError> {
+pub(crate) async fn rebuild(app: &App) -> Result<(), StartupError> {
     let started = Instant::now();
     let (running, arrived_after) = super::sync::hold(app).await;
     info!("start-up: reading manifests");
@@ -208,7 +208,7 @@ pub async fn rebuild(app: &App) -> Result<(), StartupError> {
 
 /// Why one pass of start-up failed (it is retried with backoff).
 #[derive(Debug)]
-pub enum StartupError {
+pub(crate) enum StartupError {
     ReadManifest {
         bucket: String,
         key: String,
@@ -238,7 +238,7 @@ impl std::error::Error for StartupError {
 }
 
 /// Rebuilds until it succeeds, then sets ready and starts the periodic sync.
-pub async fn rebuild_until_ready(app: Arc<App>) {
+pub(crate) async fn rebuild_until_ready(app: Arc<App>) {
     let mut attempt = 0;
     loop {
         match rebuild(&app).await {

@@ -49,7 +49,7 @@ impl SyncState {
     pub fn last_report(&self) -> Option<SyncReport> {
         self.last
             .lock()
-            .unwrap_or_else(|p| p.into_inner())
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
             .as_ref()
             .map(|(_, r)| r.clone())
     }
@@ -213,7 +213,7 @@ pub(crate) async fn resync_holding(
     if let Some((seq, report)) = state
         .last
         .lock()
-        .unwrap_or_else(|p| p.into_inner())
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
         .as_ref()
         && *seq > arrived_after
         && persistence == Persistence::Wait
@@ -230,7 +230,10 @@ pub(crate) async fn resync_holding(
         finished_at: crate::timefmt::format(time::OffsetDateTime::now_utc()),
         outcome: outcome.clone(),
     };
-    *state.last.lock().unwrap_or_else(|p| p.into_inner()) = Some((seq, report));
+    *state
+        .last
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner) = Some((seq, report));
     outcome
 }
 
@@ -324,7 +327,7 @@ async fn guard_removals(app: &App, reconciled: &Reconciled) -> Result<(), SyncEr
 }
 
 /// Re-syncs every `interval` until the process ends.
-pub async fn periodic(app: std::sync::Arc<App>, interval: Duration) {
+pub async fn periodic(app: Arc<App>, interval: Duration) {
     let mut ticker = tokio::time::interval_at(tokio::time::Instant::now() + interval, interval);
     ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {

@@ -95,7 +95,7 @@ impl Source {
 /// Picks the source, and for local sources reads their credentials now (so a service
 /// with static keys never waits for anything). The profile is only chosen if it yields
 /// keys or is broken (a syntax error is worth stopping at, not skipping past).
-pub fn select(s: &ChainSettings) -> (Source, Option<Result<Fetched, CredentialsError>>) {
+pub(crate) fn select(s: &ChainSettings) -> (Source, Option<Result<Fetched, CredentialsError>>) {
     let fetched = |c| Fetched {
         credentials: c,
         expires: None,

@@ -49,7 +49,7 @@ fn http_host_allowed(host: &str) -> bool {
     }
     match bare.parse::<IpAddr>() {
         Ok(ip) if ip.is_loopback() => true,
-        Ok(IpAddr::V4(v4)) => matches!(v4.octets(), [169, 254, 170, 2] | [169, 254, 170, 23]),
+        Ok(IpAddr::V4(v4)) => matches!(v4.octets(), [169, 254, 170, 2 | 23]),
         Ok(IpAddr::V6(v6)) => v6.segments() == [0xfd00, 0x0ec2, 0, 0, 0, 0, 0, 0x23],
         Err(_) => false,
     }
@@ -140,7 +140,7 @@ struct CredentialsJson {
 }
 
 /// Parses `{"AccessKeyId","SecretAccessKey","Token","Expiration"}` (shared with IMDS).
-pub fn parse_json(body: &[u8]) -> Result<Fetched, String> {
+pub(crate) fn parse_json(body: &[u8]) -> Result<Fetched, String> {
     let j: CredentialsJson =
         serde_json::from_slice(body).map_err(|e| format!("not the credentials JSON: {e}"))?;
     if let Some(code) = j.code.as_deref().filter(|c| *c != "Success") {
@@ -169,7 +169,7 @@ pub fn parse_json(body: &[u8]) -> Result<Fetched, String> {
 }
 
 /// Maps an answer of the endpoint to credentials or an error.
-pub fn answer(
+pub(crate) fn answer(
     source: SourceKind,
     url: &str,
     status: u16,

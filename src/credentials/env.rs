@@ -141,7 +141,7 @@ mod tests {
 
     fn settings(vars: &[(&str, &str)]) -> Result<EnvSettings, CredentialsError> {
         let map: HashMap<&str, &str> = vars.iter().copied().collect();
-        EnvSettings::from_lookup(|k| map.get(k).map(|v| v.to_string()))
+        EnvSettings::from_lookup(|k| map.get(k).map(ToString::to_string))
     }
 
     #[test]

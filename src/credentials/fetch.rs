@@ -57,7 +57,10 @@ async fn send(
 }
 
 /// Gets credentials from `source` once.
-pub async fn fetch(source: &Source, http: &reqwest::Client) -> Result<Fetched, CredentialsError> {
+pub(crate) async fn fetch(
+    source: &Source,
+    http: &reqwest::Client,
+) -> Result<Fetched, CredentialsError> {
     match source {
         Source::Env(e) => e.load().map(|credentials| Fetched {
             credentials,

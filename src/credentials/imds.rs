@@ -9,15 +9,15 @@ use std::time::Duration;
 
 use super::CredentialsError;
 
-pub const DEFAULT_ENDPOINT: &str = "http://169.254.169.254";
-pub const TOKEN_PATH: &str = "/latest/api/token";
-pub const ROLE_PATH: &str = "/latest/meta-data/iam/security-credentials/";
-pub const TOKEN_TTL_HEADER: &str = "x-aws-ec2-metadata-token-ttl-seconds";
-pub const TOKEN_HEADER: &str = "x-aws-ec2-metadata-token";
+pub(crate) const DEFAULT_ENDPOINT: &str = "http://169.254.169.254";
+pub(crate) const TOKEN_PATH: &str = "/latest/api/token";
+pub(crate) const ROLE_PATH: &str = "/latest/meta-data/iam/security-credentials/";
+pub(crate) const TOKEN_TTL_HEADER: &str = "x-aws-ec2-metadata-token-ttl-seconds";
+pub(crate) const TOKEN_HEADER: &str = "x-aws-ec2-metadata-token";
 /// Six hours, the longest IMDS grants; a token is fetched per refresh anyway.
-pub const TOKEN_TTL_SECONDS: &str = "21600";
+pub(crate) const TOKEN_TTL_SECONDS: &str = "21600";
 /// Per request: IMDS answers in milliseconds when it exists.
-pub const TIMEOUT: Duration = Duration::from_secs(1);
+pub(crate) const TIMEOUT: Duration = Duration::from_secs(1);
 
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct ImdsSettings {
@@ -54,7 +54,7 @@ impl ImdsSettings {
 }
 
 /// The role name from the listing: its first non-empty line.
-pub fn role_name(listing: &str) -> Option<&str> {
+pub(crate) fn role_name(listing: &str) -> Option<&str> {
     listing.lines().map(str::trim).find(|l| !l.is_empty())
 }
 

@@ -9,15 +9,15 @@
 //! Parsing (ini files, STS XML, JSON answers) is sans-IO and unit-tested; only
 //! [`fetch`] and [`provider`] touch files and the network.
 
-pub mod chain;
-pub mod container;
-pub mod env;
-pub mod fetch;
-pub mod imds;
-pub mod profile;
-pub mod provider;
-pub mod refresh;
-pub mod web_identity;
+pub(crate) mod chain;
+pub(crate) mod container;
+pub(crate) mod env;
+pub(crate) mod fetch;
+pub(crate) mod imds;
+pub(crate) mod profile;
+pub(crate) mod provider;
+pub(crate) mod refresh;
+pub(crate) mod web_identity;
 
 use std::fmt;
 use std::path::PathBuf;
@@ -26,8 +26,8 @@ use time::OffsetDateTime;
 
 use crate::sigv4::Credentials;
 
-pub use chain::ChainSettings;
-pub use provider::{CredentialsHandle, CredentialsStatus, Session};
+pub(crate) use chain::ChainSettings;
+pub(crate) use provider::CredentialsHandle;
 
 /// Which kind of source gave the current credentials.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -61,7 +61,7 @@ impl SourceKind {
 
 /// Credentials as a source returned them: `expires` is `None` for long-lived keys.
 #[derive(Clone, Debug)]
-pub struct Fetched {
+pub(crate) struct Fetched {
     pub credentials: Credentials,
     pub expires: Option<OffsetDateTime>,
 }

@@ -10,13 +10,13 @@ use crate::sigv4::Credentials;
 
 /// One `[section]` of an ini file, with its `key = value` lines in order.
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Section {
+pub(crate) struct Section {
     pub name: String,
     pub entries: Vec<(String, String)>,
 }
 
 impl Section {
-    pub fn get(&self, key: &str) -> Option<&str> {
+    pub(crate) fn get(&self, key: &str) -> Option<&str> {
         // The last assignment wins, as in the AWS tools' parser.
         self.entries
             .iter()
@@ -31,7 +31,7 @@ impl Section {
 /// Full-line comments start with `#` or `;`; an inline comment needs whitespace before
 /// its `#`/`;` (keys and secrets never contain whitespace, so nothing else is cut).
 /// Indented lines after a key continue it (nested `s3 =` settings) and are skipped.
-pub fn parse_ini(text: &str) -> Result<Vec<Section>, (usize, String)> {
+pub(crate) fn parse_ini(text: &str) -> Result<Vec<Section>, (usize, String)> {
     let mut sections: Vec<Section> = Vec::new();
     let mut after_key = false;
     for (i, raw) in text.lines().enumerate() {

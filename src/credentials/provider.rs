@@ -17,7 +17,7 @@ use crate::{info, warn};
 
 /// Credentials within this much of their expiry are no longer used to sign: a request
 /// signed just before expiry could reach S3 just after.
-pub const EXPIRY_SKEW: Duration = Duration::from_secs(1);
+pub(crate) const EXPIRY_SKEW: Duration = Duration::from_secs(1);
 
 /// One set of credentials and the S3 signer built on it.
 #[derive(Debug)]
@@ -193,7 +193,7 @@ impl CredentialsHandle {
             .inner
             .current
             .write()
-            .unwrap_or_else(|p| p.into_inner());
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
         *slot = Some(Arc::new(session));
         drop(slot);
         self.inner.arrived.notify_waiters();
@@ -233,7 +233,10 @@ impl CredentialsHandle {
     }
 
     pub(super) fn state(&self) -> std::sync::MutexGuard<'_, State> {
-        self.inner.state.lock().unwrap_or_else(|p| p.into_inner())
+        self.inner
+            .state
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 
     /// The session in use, if any (expired or not).
@@ -241,7 +244,7 @@ impl CredentialsHandle {
         self.inner
             .current
             .read()
-            .unwrap_or_else(|p| p.into_inner())
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
             .clone()
     }
 
@@ -253,7 +256,7 @@ impl CredentialsHandle {
             Some(s) => Err(CredentialsError::Expired {
                 source: s.source,
                 at: s.expires.map(format_time).unwrap_or_default(),
-                last_error: self.state().last_error.as_ref().map(|e| e.to_string()),
+                last_error: self.state().last_error.as_ref().map(ToString::to_string),
             }),
             None => Err(self
                 .state()
@@ -307,7 +310,7 @@ impl CredentialsHandle {
             error: match session {
                 // Expired: say so (the message carries the last failure too).
                 Err(e @ CredentialsError::Expired { .. }) => Some(e.to_string()),
-                _ => st.last_error.as_ref().map(|e| e.to_string()),
+                _ => st.last_error.as_ref().map(ToString::to_string),
             },
         }
     }

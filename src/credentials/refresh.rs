@@ -19,12 +19,12 @@ use crate::info;
 use crate::s3::retry::{backoff, jitter};
 
 /// How long before expiry a refresh starts, for credentials that live long enough.
-pub const MARGIN: Duration = Duration::from_secs(300);
+pub(crate) const MARGIN: Duration = Duration::from_secs(300);
 /// Credentials without an expiry from a remote source (rare) are fetched again hourly.
-pub const NO_EXPIRY_REFRESH: Duration = Duration::from_secs(3600);
+pub(crate) const NO_EXPIRY_REFRESH: Duration = Duration::from_secs(3600);
 
 /// When to refresh credentials that have `left` to live; `random` in `[0, 1)`.
-pub fn refresh_delay(left: Duration, random: f64) -> Duration {
+pub(crate) fn refresh_delay(left: Duration, random: f64) -> Duration {
     let margin = MARGIN.min(left / 2);
     let early = margin.mul_f64(0.2 * random.clamp(0.0, 1.0));
     left.saturating_sub(margin + early)
@@ -34,7 +34,7 @@ pub fn refresh_delay(left: Duration, random: f64) -> Duration {
 /// half a second up to 5 s (a service without valid credentials should recover soon
 /// after STS does), but a quarter of the time left at most, so that short-lived
 /// credentials still get several attempts before they expire.
-pub fn retry_delay(failures: u32, left: Option<Duration>, random: f64) -> Duration {
+pub(crate) fn retry_delay(failures: u32, left: Option<Duration>, random: f64) -> Duration {
     let b = backoff(
         failures.saturating_sub(1),
         Duration::from_millis(500),
@@ -56,7 +56,7 @@ fn same(a: &Fetched, b: &crate::sigv4::Credentials) -> bool {
 
 /// The refresh loop; returns at once for credentials that never change. Runs until the
 /// task is aborted.
-pub async fn run(handle: CredentialsHandle) {
+pub(crate) async fn run(handle: CredentialsHandle) {
     let inner = &handle.inner;
     let Some(http) = inner.http.clone() else {
         return;

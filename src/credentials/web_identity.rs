@@ -133,7 +133,7 @@ fn texts(xml: &[u8], wanted: &[&[&str]]) -> Result<Vec<Option<String>>, String> 
 }
 
 /// An STS error document's `Code: Message`, or `None` if the body is not one.
-pub fn parse_error(xml: &[u8]) -> Option<String> {
+pub(crate) fn parse_error(xml: &[u8]) -> Option<String> {
     let found = texts(xml, &[&["Error", "Code"], &["Error", "Message"]]).ok()?;
     let code = found[0].clone()?;
     Some(match &found[1] {
@@ -143,7 +143,7 @@ pub fn parse_error(xml: &[u8]) -> Option<String> {
 }
 
 /// The credentials of an `AssumeRoleWithWebIdentityResponse`.
-pub fn parse_response(xml: &[u8]) -> Result<Fetched, String> {
+pub(crate) fn parse_response(xml: &[u8]) -> Result<Fetched, String> {
     const C: &str = "Credentials";
     let f = texts(
         xml,
@@ -176,7 +176,7 @@ pub fn parse_response(xml: &[u8]) -> Result<Fetched, String> {
 }
 
 /// Reads the token file (at every refresh: it rotates).
-pub fn read_token(settings: &WebIdentitySettings) -> Result<String, CredentialsError> {
+pub(crate) fn read_token(settings: &WebIdentitySettings) -> Result<String, CredentialsError> {
     let token =
         std::fs::read_to_string(&settings.token_file).map_err(|e| CredentialsError::File {
             variable: "AWS_WEB_IDENTITY_TOKEN_FILE",
@@ -194,7 +194,7 @@ pub fn read_token(settings: &WebIdentitySettings) -> Result<String, CredentialsE
 }
 
 /// Maps an STS answer to credentials or an error.
-pub fn answer(url: &str, status: u16, body: &[u8]) -> Result<Fetched, CredentialsError> {
+pub(crate) fn answer(url: &str, status: u16, body: &[u8]) -> Result<Fetched, CredentialsError> {
     if !(200..300).contains(&status) {
         return Err(CredentialsError::Refused {
             source: SourceKind::WebIdentity,

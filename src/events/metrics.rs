@@ -118,14 +118,14 @@ impl EventMetrics {
 }
 
 /// One bucket's event state, for the gauges.
-pub struct BucketView<'a> {
+pub(crate) struct BucketView<'a> {
     pub name: &'a str,
     pub trusted: bool,
     pub last_event_age_s: Option<f64>,
 }
 
 /// The events' series, appended to the service's Prometheus text.
-pub fn render(out: &mut String, m: &EventMetrics, buckets: &[BucketView<'_>]) {
+pub(crate) fn render(out: &mut String, m: &EventMetrics, buckets: &[BucketView<'_>]) {
     out.push_str("# HELP parparchik_events_total Bucket notification records received, by type and outcome.\n");
     out.push_str("# TYPE parparchik_events_total counter\n");
     for kind in EventType::ALL {

@@ -4,8 +4,8 @@
 //! signatures ([`sns`]) and the counters ([`metrics`]). Applying events to the registry
 //! is `coordinator::events`; the endpoint is `http::events`.
 
-pub mod metrics;
-pub mod order;
-pub mod parse;
-pub mod sns;
-pub mod trust;
+pub(crate) mod metrics;
+pub(crate) mod order;
+pub(crate) mod parse;
+pub(crate) mod sns;
+pub(crate) mod trust;

@@ -9,7 +9,7 @@ use std::cmp::Ordering;
 
 /// Where an event stands in the history of its object.
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Stamp {
+pub(crate) struct Stamp {
     /// Upper-case hexadecimal digits without leading zeros (`""` is zero), when the
     /// event had a valid sequencer.
     sequencer: Option<Box<str>>,
@@ -23,7 +23,7 @@ pub struct Stamp {
 impl Stamp {
     /// A stamp from an event's `sequencer` (ignored unless hexadecimal), time and kind
     /// (any small number that tells kinds of events apart).
-    pub fn new(sequencer: Option<&str>, time_ms: Option<i64>, kind: u8) -> Stamp {
+    pub(crate) fn new(sequencer: Option<&str>, time_ms: Option<i64>, kind: u8) -> Stamp {
         Stamp {
             sequencer: sequencer.and_then(normalize),
             time_ms,
@@ -31,7 +31,8 @@ impl Stamp {
         }
     }
 
-    pub fn has_sequencer(&self) -> bool {
+    #[cfg(test)]
+    fn has_sequencer(&self) -> bool {
         self.sequencer.is_some()
     }
 
@@ -42,7 +43,7 @@ impl Stamp {
     /// Equal times are newer (events within one millisecond cannot be ordered by time,
     /// and re-applying an event is harmless). Stamps that share nothing to compare are
     /// applied: nothing proves them older.
-    pub fn supersedes(&self, applied: &Stamp) -> bool {
+    pub(crate) fn supersedes(&self, applied: &Stamp) -> bool {
         match (&self.sequencer, &applied.sequencer) {
             (Some(a), Some(b)) => match compare_hex(a, b) {
                 Ordering::Greater => true,

@@ -25,7 +25,7 @@ pub enum Change {
 
 /// One event about one object.
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Notice {
+pub(crate) struct Notice {
     /// `None` for event types that say nothing about where an object is (reads,
     /// tagging, restores, replication, …).
     pub change: Option<Change>,
@@ -42,7 +42,7 @@ pub struct Notice {
 
 /// One entry of a notification body.
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub enum Record {
+pub(crate) enum Record {
     Notice(Notice),
     /// A record without a bucket, key or event name, or with a key that does not decode.
     Invalid(String),
@@ -50,7 +50,7 @@ pub enum Record {
 
 /// The SNS fields the endpoint uses (signature verification and subscription).
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
-pub struct SnsMessage {
+pub(crate) struct SnsMessage {
     pub kind: String,
     pub message_id: String,
     pub topic_arn: String,
@@ -66,7 +66,7 @@ pub struct SnsMessage {
 
 /// A parsed notification body.
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub enum Body {
+pub(crate) enum Body {
     /// S3 or MinIO records, possibly inside an SNS `Notification` (then `sns` is it).
     Records {
         records: Vec<Record>,
@@ -80,7 +80,7 @@ pub enum Body {
 
 /// Why a body is not a notification.
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub enum ParseError {
+pub(crate) enum ParseError {
     NotJson(String),
     /// Valid JSON, but not a notification of any accepted form.
     NotANotification(&'static str),
@@ -101,7 +101,7 @@ impl std::fmt::Display for ParseError {
 impl std::error::Error for ParseError {}
 
 /// Parses a notification body.
-pub fn parse(body: &[u8]) -> Result<Body, ParseError> {
+pub(crate) fn parse(body: &[u8]) -> Result<Body, ParseError> {
     let value: Value =
         serde_json::from_slice(body).map_err(|e| ParseError::NotJson(e.to_string()))?;
     let Value::Object(top) = &value else {
@@ -195,7 +195,7 @@ fn record(r: &Value) -> Record {
 }
 
 /// What an event name (without `s3:`) does to its object.
-pub fn change_of(name: &str) -> Option<Change> {
+pub(crate) fn change_of(name: &str) -> Option<Change> {
     let family = name.split(':').next().unwrap_or_default();
     match family {
         "ObjectCreated" => Some(Change::Created),
@@ -206,7 +206,7 @@ pub fn change_of(name: &str) -> Option<Change> {
 
 /// Decodes `application/x-www-form-urlencoded` text: `+` is a space, `%XX` a byte; the
 /// result must be UTF-8. `None` for a bad escape or invalid UTF-8.
-pub fn form_decode(s: &str) -> Option<String> {
+pub(crate) fn form_decode(s: &str) -> Option<String> {
     let bytes = s.as_bytes();
     let mut out = Vec::with_capacity(bytes.len());
     let mut i = 0;
@@ -355,7 +355,7 @@ mod tests {
         for b in s.bytes() {
             match b {
                 b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {
-                    out.push(b as char)
+                    out.push(b as char);
                 }
                 b' ' => out.push('+'),
                 _ => out.push_str(&format!("%{b:02X}")),

@@ -11,7 +11,7 @@ use crate::config::events::HostPattern;
 
 /// Why an SNS message is refused.
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub enum SnsError {
+pub(crate) enum SnsError {
     /// A field the signature covers is missing.
     Missing(&'static str),
     /// Only SignatureVersion 2 (SHA-256) is accepted.
@@ -46,7 +46,7 @@ impl std::fmt::Display for SnsError {
 impl std::error::Error for SnsError {}
 
 /// Refuses signature versions other than 2, before anything is fetched for them.
-pub fn check_version(m: &SnsMessage) -> Result<(), SnsError> {
+pub(crate) fn check_version(m: &SnsMessage) -> Result<(), SnsError> {
     if m.signature_version == "2" {
         Ok(())
     } else {
@@ -55,7 +55,7 @@ pub fn check_version(m: &SnsMessage) -> Result<(), SnsError> {
 }
 
 /// The text SNS signs: `Name\nValue\n` for each signed field, in this order.
-pub fn string_to_sign(m: &SnsMessage) -> Result<String, SnsError> {
+pub(crate) fn string_to_sign(m: &SnsMessage) -> Result<String, SnsError> {
     let mut out = String::with_capacity(m.message.len() + 512);
     let mut field = |name: &str, value: &str| {
         out.push_str(name);
@@ -97,7 +97,7 @@ pub fn string_to_sign(m: &SnsMessage) -> Result<String, SnsError> {
 }
 
 /// `url` if it is `https://` on an allowed host, with no user part and the default port.
-pub fn allowed_url(
+pub(crate) fn allowed_url(
     field: &'static str,
     url: &str,
     hosts: &[HostPattern],
@@ -119,7 +119,7 @@ pub fn allowed_url(
 
 /// Verifies `m`'s signature with the certificate `cert_pem` (leaf first, then any
 /// intermediates) fetched from `cert_host`, which must chain to `roots` at `now`.
-pub fn verify(
+pub(crate) fn verify(
     m: &SnsMessage,
     cert_pem: &[u8],
     cert_host: &str,

@@ -9,7 +9,7 @@
 
 /// One bucket's state.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
-pub struct BucketTrust {
+pub(crate) struct BucketTrust {
     last_event_ms: Option<u64>,
     /// When the last sync that agreed with the events ran; its listing vouches for
     /// every entry of the bucket from then on.
@@ -23,13 +23,13 @@ pub struct BucketTrust {
 
 impl BucketTrust {
     /// An event about this bucket arrived (whatever it said).
-    pub fn event(&mut self, now_ms: u64) {
+    pub(crate) fn event(&mut self, now_ms: u64) {
         self.last_event_ms = Some(now_ms);
     }
 
     /// A sync finished; `missed` says whether its listing held changes of this bucket
     /// that no event (or request) had told the registry.
-    pub fn sync(&mut self, missed: bool, now_ms: u64) {
+    pub(crate) fn sync(&mut self, missed: bool, now_ms: u64) {
         if missed {
             self.trusted = false;
             self.vouched_ms = None;
@@ -48,17 +48,17 @@ impl BucketTrust {
         self.vouched_ms = Some(now_ms);
     }
 
-    pub fn trusted(&self) -> bool {
+    pub(crate) fn trusted(&self) -> bool {
         self.trusted
     }
 
     /// When the last sync that agreed with the events ran (while trusted).
-    pub fn vouched_ms(&self) -> Option<u64> {
+    pub(crate) fn vouched_ms(&self) -> Option<u64> {
         self.vouched_ms.filter(|_| self.trusted)
     }
 
     /// Milliseconds since the last event, if any.
-    pub fn last_event_age_ms(&self, now_ms: u64) -> Option<u64> {
+    pub(crate) fn last_event_age_ms(&self, now_ms: u64) -> Option<u64> {
         self.last_event_ms.map(|t| now_ms.saturating_sub(t))
     }
 }
@@ -67,12 +67,30 @@ impl BucketTrust {
 /// state is `trust`, may be redirected at `now_ms` without asking S3: the bucket is
 /// trusted, and the newer of that confirmation and the bucket's last agreeing sync is
 /// less than `ttl_ms` old.
-pub fn fresh(trust: &BucketTrust, confirmed_ms: Option<u64>, now_ms: u64, ttl_ms: u64) -> bool {
-    if !trust.trusted() {
-        return false;
-    }
-    let newest = confirmed_ms.max(trust.vouched_ms());
-    newest.is_some_and(|t| now_ms.saturating_sub(t) < ttl_ms)
+#[cfg(test)]
+fn fresh(trust: &BucketTrust, confirmed_ms: Option<u64>, now_ms: u64, ttl_ms: u64) -> bool {
+    fresh_parts(
+        trust.trusted(),
+        trust.vouched_ms(),
+        confirmed_ms,
+        now_ms,
+        ttl_ms,
+    )
+}
+
+/// [`fresh`] from the parts of a bucket's state, as the redirect path reads them from
+/// atomics (no lock per redirect).
+pub(crate) fn fresh_parts(
+    trusted: bool,
+    vouched_ms: Option<u64>,
+    confirmed_ms: Option<u64>,
+    now_ms: u64,
+    ttl_ms: u64,
+) -> bool {
+    trusted
+        && confirmed_ms
+            .max(vouched_ms)
+            .is_some_and(|t| now_ms.saturating_sub(t) < ttl_ms)
 }
 
 #[cfg(test)]

@@ -35,7 +35,7 @@ fn presented_key(headers: &HeaderMap) -> Option<&[u8]> {
 }
 
 /// Whether the request carries one of `keys` (always true when no key is configured).
-pub fn authorized(headers: &HeaderMap, keys: &[String]) -> bool {
+pub(crate) fn authorized(headers: &HeaderMap, keys: &[String]) -> bool {
     if keys.is_empty() {
         return true;
     }
@@ -106,7 +106,7 @@ pub struct RateLimiter {
 }
 
 /// Client entries kept at most (two generations in every shard).
-pub const MAX_TRACKED_CLIENTS: usize = 100_000;
+pub(crate) const MAX_TRACKED_CLIENTS: usize = 100_000;
 
 impl RateLimiter {
     pub fn new(per_second: f64, burst: u32) -> RateLimiter {
@@ -139,7 +139,9 @@ impl RateLimiter {
         use std::hash::BuildHasher;
         let key = ClientKey::new(client, authenticated);
         let slot = (self.hasher.hash_one(key) % SHARDS as u64) as usize;
-        let mut shard = self.shards[slot].lock().unwrap_or_else(|p| p.into_inner());
+        let mut shard = self.shards[slot]
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
         let Shard { current, previous } = &mut *shard;
         let bucket = match current.get_mut(&key) {
             Some(b) => b,
@@ -171,7 +173,7 @@ impl RateLimiter {
         self.shards
             .iter()
             .map(|s| {
-                let s = s.lock().unwrap_or_else(|p| p.into_inner());
+                let s = s.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
                 s.current.len() + s.previous.len()
             })
             .sum()

@@ -41,7 +41,7 @@ fn mask_v6(a: Ipv6Addr, prefix: u8) -> u128 {
 
 /// An IPv4-mapped IPv6 address (`::ffff:a.b.c.d`, what a dual-stack socket reports) is
 /// the IPv4 address it carries.
-pub fn canonical(ip: IpAddr) -> IpAddr {
+pub(crate) fn canonical(ip: IpAddr) -> IpAddr {
     match ip {
         IpAddr::V6(v6) => v6.to_ipv4_mapped().map_or(IpAddr::V6(v6), IpAddr::V4),
         v4 => v4,
@@ -117,7 +117,7 @@ fn parse_hop(text: &str) -> Option<IpAddr> {
 /// right-most `X-Forwarded-For` hop that is not a trusted proxy. `forwarded` are the
 /// values of every `X-Forwarded-For` header, in order. A hop that is not an address ends
 /// the walk at the last trusted hop: what lies left of it cannot be vouched for.
-pub fn client_address<'a>(
+pub(crate) fn client_address<'a>(
     peer: IpAddr,
     forwarded: impl DoubleEndedIterator<Item = &'a [u8]>,
     trusted: &TrustedProxies,

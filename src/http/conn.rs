@@ -19,7 +19,7 @@ use crate::metrics::Metrics;
 /// response still holds. As with nginx's `send_timeout`, the clock runs between two
 /// successful writes, not over the whole response, so a slow but live client is served.
 /// No timer exists until a write has to wait.
-pub struct WriteTimeout<T> {
+pub(crate) struct WriteTimeout<T> {
     inner: T,
     timeout: Duration,
     /// Created at the first write that has to wait, then reused.
@@ -30,7 +30,7 @@ pub struct WriteTimeout<T> {
 }
 
 impl<T> WriteTimeout<T> {
-    pub fn new(inner: T, timeout: Duration, metrics: Arc<Metrics>) -> WriteTimeout<T> {
+    pub(crate) fn new(inner: T, timeout: Duration, metrics: Arc<Metrics>) -> WriteTimeout<T> {
         WriteTimeout {
             inner,
             timeout,
@@ -128,7 +128,7 @@ impl<T: AsyncWrite + Unpin> AsyncWrite for WriteTimeout<T> {
 }
 
 /// One open connection, counted in `parparchik_connections_open` until dropped.
-pub struct ConnectionSlot {
+pub(crate) struct ConnectionSlot {
     metrics: Arc<Metrics>,
 }
 
@@ -139,7 +139,7 @@ impl Drop for ConnectionSlot {
 }
 
 /// A slot for a new connection, or `None` when `max` are open already.
-pub fn try_open(metrics: &Arc<Metrics>, max: usize) -> Option<ConnectionSlot> {
+pub(crate) fn try_open(metrics: &Arc<Metrics>, max: usize) -> Option<ConnectionSlot> {
     let max = max as u64;
     let before = metrics.connections_open.fetch_add(1, Relaxed);
     if before >= max {
@@ -168,7 +168,7 @@ const REJECT_FOR: Duration = Duration::from_secs(1);
 
 /// Answers a connection over the cap with 503 and closes it; spawns at most
 /// [`MAX_REJECTING`] such tasks at once.
-pub fn reject(stream: TcpStream, rejecting: &Arc<AtomicUsize>) {
+pub(crate) fn reject(stream: TcpStream, rejecting: &Arc<AtomicUsize>) {
     if rejecting.fetch_add(1, Relaxed) >= MAX_REJECTING {
         rejecting.fetch_sub(1, Relaxed);
         return;

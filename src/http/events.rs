@@ -27,7 +27,7 @@ use crate::warn;
 /// A sender that does not finish its body in this time is answered 408.
 const BODY_TIMEOUT: Duration = Duration::from_secs(30);
 
-pub async fn handle(app: &App, method: &Method, req: Request<Incoming>) -> Response<Body> {
+pub(crate) async fn handle(app: &App, method: &Method, req: Request<Incoming>) -> Response<Body> {
     let Some(token) = &app.config.events.token else {
         return respond::not_found();
     };
@@ -35,7 +35,9 @@ pub async fn handle(app: &App, method: &Method, req: Request<Incoming>) -> Respo
         return respond::method_not_allowed("POST");
     }
     if !authorized(
-        req.headers().get(AUTHORIZATION).map(|v| v.as_bytes()),
+        req.headers()
+            .get(AUTHORIZATION)
+            .map(hyper::http::HeaderValue::as_bytes),
         &token.0,
     ) {
         let mut answer = respond::error(StatusCode::UNAUTHORIZED, "unauthorized");

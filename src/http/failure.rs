@@ -18,7 +18,7 @@ use crate::s3::urls::UrlError;
 
 /// A reason an endpoint gives no regular answer.
 #[derive(Debug)]
-pub enum Failure {
+pub(crate) enum Failure {
     /// The request cannot be read (a missing or repeated `filename`, a bad escape).
     BadRequest(&'static str),
     /// S3 could not answer for the files asked about (down, slow, refusing, shedding,
@@ -33,14 +33,14 @@ pub enum Failure {
 
 impl Failure {
     /// A failed S3 call, noted for `/status` and the failure-episode warning.
-    pub fn from_s3(app: &App, error: &S3Error) -> Failure {
+    pub(crate) fn from_s3(app: &App, error: &S3Error) -> Failure {
         app.note_storage_failure(error);
         Failure::StorageUnavailable
     }
 
     /// A failed sync: a failed listing is noted like any S3 failure; a refused removal
     /// or a listing loop is S3 answering nonsense, which is storage unavailable too.
-    pub fn from_sync(app: &App, error: &SyncError) -> Failure {
+    pub(crate) fn from_sync(app: &App, error: &SyncError) -> Failure {
         if let SyncError::List { error, .. } = error {
             app.note_storage_failure(error);
         }
@@ -48,7 +48,7 @@ impl Failure {
     }
 
     /// A redirect URL that could not be signed.
-    pub fn from_url(error: UrlError) -> Failure {
+    pub(crate) fn from_url(error: UrlError) -> Failure {
         match error {
             // No valid credentials: storage is unavailable, not broken.
             UrlError::Credentials(_) => Failure::StorageUnavailable,
@@ -56,7 +56,7 @@ impl Failure {
         }
     }
 
-    pub fn status(&self) -> StatusCode {
+    pub(crate) fn status(&self) -> StatusCode {
         match self {
             Failure::BadRequest(_) => StatusCode::BAD_REQUEST,
             Failure::StorageUnavailable => StatusCode::SERVICE_UNAVAILABLE,
@@ -74,12 +74,12 @@ impl Failure {
     }
 
     /// `{"error": …}`, the form of every endpoint but `/relocate`.
-    pub fn response(&self) -> Response<Body> {
+    pub(crate) fn response(&self) -> Response<Body> {
         self.with_body(json!({"error": self.message()}))
     }
 
     /// `{"status":"fail","error":…,"filename":…}`, `/relocate`'s form.
-    pub fn response_for_file(&self, key: &str) -> Response<Body> {
+    pub(crate) fn response_for_file(&self, key: &str) -> Response<Body> {
         self.with_body(json!({"status": "fail", "error": self.message(), "filename": key}))
     }
 

@@ -27,7 +27,7 @@ pub struct UrlSlot {
     presigned: Option<(i64, bool, Bytes)>,
 }
 
-pub async fn handle(
+pub(crate) async fn handle(
     app: &Arc<App>,
     method: &Method,
     route: &Route,
@@ -348,7 +348,7 @@ async fn download(app: &Arc<App>, method: &Method, bucket: BucketRef, key: &str)
     let Some(known) = app.registry.get(key) else {
         return download_unknown(app, method, bucket, key).await;
     };
-    if (ttl_ms > 0 && crate::coordinator::locate::confirmed_within(app, &known, ttl_ms))
+    if (ttl_ms > 0 && locate::confirmed_within(app, &known, ttl_ms))
         || crate::coordinator::events::vouched(app, &known)
     {
         return answer(app, method, bucket, key, Some(&known));

@@ -14,7 +14,7 @@ const ENTRIES_PER_CHUNK: usize = 256;
 
 /// `{"count":N,"files":[entry,…]}`, byte for byte what serialising the whole list at
 /// once gives.
-pub struct ListBody {
+pub(crate) struct ListBody {
     entries: Vec<Arc<Entry>>,
     buckets: Vec<BucketConfig>,
     /// Entries already written; `None` before the opening.
@@ -24,7 +24,7 @@ pub struct ListBody {
 
 impl ListBody {
     /// Sorts `entries` by key (once) and streams them.
-    pub fn new(mut entries: Vec<Arc<Entry>>, buckets: &[BucketConfig]) -> ListBody {
+    pub(crate) fn new(mut entries: Vec<Arc<Entry>>, buckets: &[BucketConfig]) -> ListBody {
         entries.sort_unstable_by(|a, b| a.key.cmp(&b.key));
         ListBody {
             entries,

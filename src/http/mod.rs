@@ -1,15 +1,15 @@
 //! The HTTP side: a bare hyper accept loop, routing, handlers.
 
-pub mod access;
-pub mod client_addr;
-pub mod conn;
+pub(crate) mod access;
+pub(crate) mod client_addr;
+pub(crate) mod conn;
 pub mod decode;
-pub mod events;
-pub mod failure;
-pub mod handlers;
-pub mod list_body;
+pub(crate) mod events;
+pub(crate) mod failure;
+pub(crate) mod handlers;
+pub(crate) mod list_body;
 pub mod request_id;
-pub mod respond;
+pub(crate) mod respond;
 pub mod router;
-pub mod server;
-pub mod sns;
+pub(crate) mod server;
+pub(crate) mod sns;

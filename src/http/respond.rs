@@ -13,7 +13,7 @@ use serde_json::Value;
 
 /// Produces a body piece by piece; asked for the next piece only when hyper has room to
 /// write it, so a client that does not read holds no more than one piece.
-pub trait ChunkSource: Send + 'static {
+pub(crate) trait ChunkSource: Send + 'static {
     fn next_chunk(&mut self) -> Option<Bytes>;
 }
 
@@ -23,19 +23,19 @@ enum Inner {
 }
 
 /// A response body.
-pub struct Body(Inner);
+pub(crate) struct Body(Inner);
 
 impl Body {
-    pub fn full(bytes: impl Into<Bytes>) -> Body {
+    pub(crate) fn full(bytes: impl Into<Bytes>) -> Body {
         let bytes = bytes.into();
         Body(Inner::Full((!bytes.is_empty()).then_some(bytes)))
     }
 
-    pub fn empty() -> Body {
+    pub(crate) fn empty() -> Body {
         Body(Inner::Full(None))
     }
 
-    pub fn chunks(source: impl ChunkSource) -> Body {
+    pub(crate) fn chunks(source: impl ChunkSource) -> Body {
         Body(Inner::Chunks(Box::new(source)))
     }
 }
@@ -68,13 +68,13 @@ impl hyper::body::Body for Body {
     }
 }
 
-pub fn json(status: StatusCode, value: &Value) -> Response<Body> {
+pub(crate) fn json(status: StatusCode, value: &Value) -> Response<Body> {
     // Serialising a `Value` cannot fail.
     let body = serde_json::to_vec(value).unwrap_or_default();
     json_bytes(status, body)
 }
 
-pub fn json_bytes(status: StatusCode, body: Vec<u8>) -> Response<Body> {
+pub(crate) fn json_bytes(status: StatusCode, body: Vec<u8>) -> Response<Body> {
     let mut r = Response::new(Body::full(body));
     *r.status_mut() = status;
     r.headers_mut()
@@ -82,15 +82,15 @@ pub fn json_bytes(status: StatusCode, body: Vec<u8>) -> Response<Body> {
     r
 }
 
-pub fn error(status: StatusCode, message: &str) -> Response<Body> {
+pub(crate) fn error(status: StatusCode, message: &str) -> Response<Body> {
     json(status, &serde_json::json!({ "error": message }))
 }
 
-pub fn not_found() -> Response<Body> {
+pub(crate) fn not_found() -> Response<Body> {
     error(StatusCode::NOT_FOUND, "not found")
 }
 
-pub fn method_not_allowed(allow: &'static str) -> Response<Body> {
+pub(crate) fn method_not_allowed(allow: &'static str) -> Response<Body> {
     let mut r = error(StatusCode::METHOD_NOT_ALLOWED, "method not allowed");
     r.headers_mut()
         .insert(ALLOW, HeaderValue::from_static(allow));
@@ -98,14 +98,14 @@ pub fn method_not_allowed(allow: &'static str) -> Response<Body> {
 }
 
 /// 503 with `Retry-After`, for "S3 could not answer, try again shortly".
-pub fn unavailable(value: &Value) -> Response<Body> {
+pub(crate) fn unavailable(value: &Value) -> Response<Body> {
     let mut r = json(StatusCode::SERVICE_UNAVAILABLE, value);
     r.headers_mut()
         .insert(RETRY_AFTER, HeaderValue::from_static("2"));
     r
 }
 
-pub fn redirect(location: Bytes, cache_control: &HeaderValue) -> Response<Body> {
+pub(crate) fn redirect(location: Bytes, cache_control: &HeaderValue) -> Response<Body> {
     let mut r = Response::new(Body::empty());
     *r.status_mut() = StatusCode::FOUND;
     match HeaderValue::from_maybe_shared(location) {
@@ -120,7 +120,7 @@ pub fn redirect(location: Bytes, cache_control: &HeaderValue) -> Response<Body> 
     r
 }
 
-pub fn text(status: StatusCode, content_type: &'static str, body: String) -> Response<Body> {
+pub(crate) fn text(status: StatusCode, content_type: &'static str, body: String) -> Response<Body> {
     let mut r = Response::new(Body::full(body));
     *r.status_mut() = status;
     r.headers_mut()
@@ -130,7 +130,7 @@ pub fn text(status: StatusCode, content_type: &'static str, body: String) -> Res
 
 /// An HTML page with its `Content-Security-Policy`; never cached (it lists what the
 /// registry holds now) and never sniffed as anything else.
-pub fn html(body: String, csp: &str) -> Response<Body> {
+pub(crate) fn html(body: String, csp: &str) -> Response<Body> {
     let mut r = text(StatusCode::OK, "text/html; charset=utf-8", body);
     let h = r.headers_mut();
     // The policy is built from a hex nonce and fixed text, so it is a valid value.
@@ -152,7 +152,7 @@ pub fn html(body: String, csp: &str) -> Response<Body> {
 }
 
 /// A JSON body streamed from `source`.
-pub fn json_stream(status: StatusCode, source: impl ChunkSource) -> Response<Body> {
+pub(crate) fn json_stream(status: StatusCode, source: impl ChunkSource) -> Response<Body> {
     let mut r = Response::new(Body::chunks(source));
     *r.status_mut() = status;
     r.headers_mut()
@@ -162,7 +162,7 @@ pub fn json_stream(status: StatusCode, source: impl ChunkSource) -> Response<Bod
 
 /// Error answers must not be cached: a 404 for a file that appears a second later, or a
 /// 503 during an outage, would otherwise be served from a CDN long after.
-pub fn no_store_if_error(r: &mut Response<Body>) {
+pub(crate) fn no_store_if_error(r: &mut Response<Body>) {
     if r.status().is_client_error() || r.status().is_server_error() {
         r.headers_mut()
             .entry(CACHE_CONTROL)

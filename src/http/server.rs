@@ -56,7 +56,7 @@ async fn serve_request(app: Arc<App>, peer: SocketAddr, req: Request<Incoming>) 
         req.headers()
             .get_all("x-forwarded-for")
             .iter()
-            .map(|v| v.as_bytes()),
+            .map(HeaderValue::as_bytes),
         &app.config.trusted_proxies,
     );
 
@@ -129,7 +129,7 @@ struct Unanswered<'a> {
 }
 
 /// The status logged and counted for a request whose client left before its answer.
-pub const CLIENT_CLOSED_REQUEST: u16 = 499;
+pub(crate) const CLIENT_CLOSED_REQUEST: u16 = 499;
 
 impl Unanswered<'_> {
     fn done(&mut self, status: u16, s3_calls: Option<u32>) {
@@ -237,7 +237,11 @@ impl Acceptor {
 /// still serving for the configured shutdown delay (so load balancers see it and stop
 /// sending before the listener goes away), closes the listener, and drains in-flight
 /// requests for at most the configured drain time.
-pub async fn serve(app: Arc<App>, listener: TcpListener, shutdown: impl Future<Output = ()>) {
+pub(crate) async fn serve(
+    app: Arc<App>,
+    listener: TcpListener,
+    shutdown: impl Future<Output = ()>,
+) {
     let mut builder = http1::Builder::new();
     builder
         .timer(TokioTimer::new())

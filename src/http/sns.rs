@@ -20,7 +20,7 @@ const MAX_CERT_BYTES: usize = 64 * 1024;
 
 /// Checks an SNS envelope that carries records: in SNS mode its signature must verify;
 /// otherwise the token alone vouches for it.
-pub async fn check(app: &App, m: &SnsMessage) -> Result<(), Response<Body>> {
+pub(crate) async fn check(app: &App, m: &SnsMessage) -> Result<(), Response<Body>> {
     if !app.config.events.sns() {
         return Ok(());
     }
@@ -28,7 +28,7 @@ pub async fn check(app: &App, m: &SnsMessage) -> Result<(), Response<Body>> {
 }
 
 /// Confirms a subscription (SNS mode only).
-pub async fn confirm(app: &App, m: &SnsMessage) -> Response<Body> {
+pub(crate) async fn confirm(app: &App, m: &SnsMessage) -> Response<Body> {
     if !app.config.events.sns() {
         warn!(
             "SNS subscription confirmation for topic {} ignored: set PARPARCHIK_EVENTS_SNS_HOSTS (e.g. sns.*.amazonaws.com) to confirm SNS subscriptions",

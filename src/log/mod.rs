@@ -14,7 +14,7 @@
 //! (`parparchik_log_lines_dropped_total`), and a line saying how many follows as soon as
 //! stderr takes data again. [`flush`] runs at shutdown and waits a bounded time.
 
-pub mod render;
+pub(crate) mod render;
 
 use std::io::Write;
 use std::sync::atomic::{AtomicBool, AtomicU8, AtomicU64, Ordering};
@@ -132,7 +132,9 @@ impl Logger {
     }
 
     fn lock(&self) -> MutexGuard<'_, State> {
-        self.state.lock().unwrap_or_else(|p| p.into_inner())
+        self.state
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 
     /// Appends one line (unless its level or kind is off), or drops it when the buffer is

@@ -100,7 +100,7 @@ pub enum Record<'a> {
 /// The time of a line: `second` is `YYYY-MM-DDTHH:MM:SS` (cached per second by the
 /// caller, since most lines share their second), `millis` the milliseconds.
 #[derive(Clone, Copy, Debug)]
-pub struct Stamp<'a> {
+pub(crate) struct Stamp<'a> {
     pub second: &'a str,
     pub millis: u16,
 }
@@ -110,7 +110,7 @@ const MAX_PATH: usize = 512;
 const MAX_QUERY: usize = 256;
 
 /// Appends one line, `\n` included.
-pub fn write(out: &mut String, format: Format, stamp: Stamp<'_>, record: &Record<'_>) {
+pub(crate) fn write(out: &mut String, format: Format, stamp: Stamp<'_>, record: &Record<'_>) {
     match format {
         Format::Text => text(out, stamp, record),
         Format::Json => json(out, stamp, record),
@@ -224,7 +224,7 @@ impl fmt::Write for JsonEscaped<'_> {
 }
 
 /// Appends `s` as a JSON string, quotes included.
-pub fn push_json_str(out: &mut String, s: &str) {
+pub(crate) fn push_json_str(out: &mut String, s: &str) {
     out.push('"');
     let _ = JsonEscaped(out).write_str(s);
     out.push('"');
@@ -238,7 +238,7 @@ fn push_json_args(out: &mut String, args: fmt::Arguments<'_>) {
 }
 
 /// At most `max` bytes of `s`, cut at a character boundary.
-pub fn prefix(s: &str, max: usize) -> &str {
+pub(crate) fn prefix(s: &str, max: usize) -> &str {
     if s.len() <= max {
         return s;
     }
@@ -371,7 +371,7 @@ mod tests {
             let s = format!("a{c}b{c}");
             let mut ours = String::new();
             push_json_str(&mut ours, &s);
-            assert_eq!(ours, serde_json::to_string(&s).unwrap(), "{:?}", c);
+            assert_eq!(ours, serde_json::to_string(&s).unwrap(), "{c:?}");
         }
     }
 

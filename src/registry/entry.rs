@@ -35,7 +35,7 @@ impl Entry {
             bucket,
             size,
             modified: crate::timefmt::parse(last_modified.as_ref())
-                .map_or(UNKNOWN_TIME, |t| t.unix_timestamp()),
+                .map_or(UNKNOWN_TIME, time::OffsetDateTime::unix_timestamp),
         }
     }
 
@@ -50,8 +50,8 @@ impl Entry {
     /// Whether this entry says `last_modified` (an RFC 3339 string as S3 metadata is
     /// normalised), without formatting its own time.
     pub fn modified_at(&self, last_modified: &str) -> bool {
-        let other =
-            crate::timefmt::parse(last_modified).map_or(UNKNOWN_TIME, |t| t.unix_timestamp());
+        let other = crate::timefmt::parse(last_modified)
+            .map_or(UNKNOWN_TIME, time::OffsetDateTime::unix_timestamp);
         other == self.modified
     }
 
@@ -130,6 +130,6 @@ mod tests {
     #[test]
     fn an_entry_is_small() {
         // key (24) + bucket (8) + size (8) + time (8): memory per file is the point.
-        assert!(std::mem::size_of::<Entry>() <= 48);
+        assert!(size_of::<Entry>() <= 48);
     }
 }

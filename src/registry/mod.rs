@@ -8,7 +8,7 @@
 pub mod entry;
 pub mod journal;
 pub mod manifest;
-pub mod reconcile;
+pub(crate) mod reconcile;
 
 use std::collections::{HashMap, HashSet};
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -179,10 +179,14 @@ impl Registry {
     // A poisoned lock means a panic mid-mutation elsewhere; the map itself is still a
     // consistent map (every mutation is a single insert/remove), so keep serving.
     fn read(&self) -> RwLockReadGuard<'_, State> {
-        self.state.read().unwrap_or_else(|p| p.into_inner())
+        self.state
+            .read()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
     }
     fn write(&self) -> RwLockWriteGuard<'_, State> {
-        self.state.write().unwrap_or_else(|p| p.into_inner())
+        self.state
+            .write()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 
     /// The entry of `key`; the lock is held for the lookup only.

@@ -28,7 +28,7 @@ pub struct Reconciled {
 ///
 /// The listings are merged in key order (S3 lists in key order; they are sorted here if
 /// not), so no map of every key is built: the result is sorted by key too.
-pub fn reconcile(
+pub(crate) fn reconcile(
     mut listings: Vec<Vec<Arc<Entry>>>,
     home: impl Fn(&str) -> Option<BucketId>,
 ) -> Reconciled {

@@ -8,7 +8,7 @@
 use std::time::{Duration, Instant};
 
 #[derive(Clone, Debug)]
-pub struct Breaker {
+pub(crate) struct Breaker {
     failures_in_a_row: u32,
     /// While `Some`, calls before this instant are shed.
     open_until: Option<Instant>,
@@ -20,7 +20,7 @@ pub struct Breaker {
 
 /// What the breaker says about a call about to be sent.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Admission {
+pub(crate) enum Admission {
     Send,
     /// Send, as the one trial after an open interval.
     Trial,
@@ -39,11 +39,11 @@ impl Default for Breaker {
 }
 
 impl Breaker {
-    pub const THRESHOLD: u32 = 5;
-    pub const FIRST_INTERVAL: Duration = Duration::from_millis(500);
-    pub const MAX_INTERVAL: Duration = Duration::from_secs(30);
+    pub(crate) const THRESHOLD: u32 = 5;
+    pub(crate) const FIRST_INTERVAL: Duration = Duration::from_millis(500);
+    pub(crate) const MAX_INTERVAL: Duration = Duration::from_secs(30);
 
-    pub fn admit(&mut self, now: Instant) -> Admission {
+    pub(crate) fn admit(&mut self, now: Instant) -> Admission {
         match self.open_until {
             None => Admission::Send,
             Some(_) if self.trial_out => Admission::Shed,
@@ -56,7 +56,7 @@ impl Breaker {
     }
 
     /// Records how a sent call ended (`failed`: a storage failure, not a key's answer).
-    pub fn record(&mut self, now: Instant, admission: Admission, failed: bool) {
+    pub(crate) fn record(&mut self, now: Instant, admission: Admission, failed: bool) {
         if admission == Admission::Trial {
             self.trial_out = false;
         }
@@ -74,7 +74,7 @@ impl Breaker {
     }
 
     /// Whether calls are being shed (for `/status`).
-    pub fn is_open(&self) -> bool {
+    pub(crate) fn is_open(&self) -> bool {
         self.open_until.is_some()
     }
 }

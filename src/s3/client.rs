@@ -256,7 +256,7 @@ impl S3Client {
         self.inner
             .breaker
             .lock()
-            .unwrap_or_else(|p| p.into_inner())
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
             .is_open()
     }
 
@@ -303,7 +303,7 @@ impl S3Client {
             payload,
             OffsetDateTime::now_utc(),
         );
-        let query = crate::sigv4::canonical_request::canonical_query(call.query);
+        let query = sigv4::canonical_request::canonical_query(call.query);
         let mut req = inner.http.request(call.method.clone(), target.url(&query));
         for (name, value) in call
             .headers
@@ -364,7 +364,7 @@ impl S3Client {
                 .inner
                 .breaker
                 .lock()
-                .unwrap_or_else(|p| p.into_inner())
+                .unwrap_or_else(std::sync::PoisonError::into_inner)
                 .admit(Instant::now());
             if admission == Admission::Shed && super::request_scope::is_past_the_breaker() {
                 admission = Admission::Send;
@@ -372,23 +372,19 @@ impl S3Client {
             if admission == Admission::Shed {
                 return Err(self.shed(call.op, "circuit breaker open after repeated S3 failures"));
             }
-            let permit =
-                match tokio::time::timeout(settings.queue_wait, self.inner.in_flight.acquire())
-                    .await
-                {
-                    Ok(Ok(permit)) => permit,
-                    _ => {
-                        if admission == Admission::Trial {
-                            // The trial was never sent: let the next call try instead.
-                            self.inner
-                                .breaker
-                                .lock()
-                                .unwrap_or_else(|p| p.into_inner())
-                                .record(Instant::now(), admission, true);
-                        }
-                        return Err(self.shed(call.op, "too many S3 calls in flight"));
-                    }
-                };
+            let Ok(Ok(permit)) =
+                tokio::time::timeout(settings.queue_wait, self.inner.in_flight.acquire()).await
+            else {
+                if admission == Admission::Trial {
+                    // The trial was never sent: let the next call try instead.
+                    self.inner
+                        .breaker
+                        .lock()
+                        .unwrap_or_else(std::sync::PoisonError::into_inner)
+                        .record(Instant::now(), admission, true);
+                }
+                return Err(self.shed(call.op, "too many S3 calls in flight"));
+            };
             let started = Instant::now();
             let result = self.attempt(&call, &target).await;
             drop(permit);
@@ -415,13 +411,13 @@ impl S3Client {
                 self.inner
                     .bucket_proofs
                     .lock()
-                    .unwrap_or_else(|p| p.into_inner())
+                    .unwrap_or_else(std::sync::PoisonError::into_inner)
                     .remove(call.bucket);
             }
             self.inner
                 .breaker
                 .lock()
-                .unwrap_or_else(|p| p.into_inner())
+                .unwrap_or_else(std::sync::PoisonError::into_inner)
                 .record(Instant::now(), admission, storage_failed);
             attempt += 1;
             match result {
@@ -475,7 +471,7 @@ impl S3Client {
             inner
                 .bucket_proofs
                 .lock()
-                .unwrap_or_else(|p| p.into_inner())
+                .unwrap_or_else(std::sync::PoisonError::into_inner)
                 .get(bucket)
                 .is_some_and(|at| match since {
                     Some(since) => *at > since,
@@ -497,7 +493,7 @@ impl S3Client {
         self.inner
             .bucket_proofs
             .lock()
-            .unwrap_or_else(|p| p.into_inner())
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
             .insert(bucket.to_owned(), Instant::now());
     }
 

@@ -137,7 +137,7 @@ impl std::error::Error for S3Error {}
 ///
 /// A 404 without an error code is [`S3Error::Unproven`] here: for a HEAD (which has no
 /// body) the client turns it into `NotFound` only once the bucket is known to answer.
-pub fn classify(status: u16, code: &str, message: &str) -> S3Error {
+pub(crate) fn classify(status: u16, code: &str, message: &str) -> S3Error {
     let owned = || (code.to_owned(), message.to_owned());
     match (status, code) {
         (404, "NoSuchKey") => S3Error::NotFound,

@@ -1,12 +1,12 @@
 //! The S3 side: where objects live (addressing), how to talk to S3 (client), and what
 //! S3 says back (typed errors, XML documents).
 
-pub mod breaker;
+pub(crate) mod breaker;
 pub mod client;
 pub mod endpoint;
-pub mod error;
-pub mod request_scope;
-pub mod retry;
+pub(crate) mod error;
+pub(crate) mod request_scope;
+pub(crate) mod retry;
 pub mod urls;
 pub mod xml;
 

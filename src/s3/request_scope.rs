@@ -12,7 +12,7 @@ tokio::task_local! {
 }
 
 /// Runs `work`, counting the S3 calls made on this task while it runs.
-pub async fn counting_calls<F: Future>(work: F) -> (F::Output, u32) {
+pub(crate) async fn counting_calls<F: Future>(work: F) -> (F::Output, u32) {
     CALLS
         .scope(Cell::new(0), async {
             let output = work.await;
@@ -23,7 +23,7 @@ pub async fn counting_calls<F: Future>(work: F) -> (F::Output, u32) {
 
 /// Adds `calls` made on another task (a task-local does not cross `spawn`) to the
 /// count of the request this task serves, if any.
-pub fn add_calls(calls: u32) {
+pub(crate) fn add_calls(calls: u32) {
     let _ = CALLS.try_with(|c| c.set(c.get() + calls));
 }
 
@@ -35,7 +35,7 @@ pub(crate) fn note_call() {
 /// Runs `work` with its S3 calls sent through an open circuit breaker (and closing it
 /// when they succeed): `/update`, `/relocate` and `/list` are an operator's deliberate
 /// requests; the breaker is there to shed the flood of downloads.
-pub async fn past_the_breaker<F: Future>(work: F) -> F::Output {
+pub(crate) async fn past_the_breaker<F: Future>(work: F) -> F::Output {
     PAST_THE_BREAKER.scope((), work).await
 }
 

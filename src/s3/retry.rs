@@ -6,14 +6,14 @@ use std::time::Duration;
 /// `[base·2ⁿ/2, base·2ⁿ]`, capped at `max`. Equal, not full, jitter on purpose: a retry
 /// never comes sooner than half the step, so a struggling S3 always gets a pause. `random` is a value in `[0, 1)`, given by the
 /// caller so this stays deterministic under test.
-pub fn backoff(attempt: u32, base: Duration, max: Duration, random: f64) -> Duration {
+pub(crate) fn backoff(attempt: u32, base: Duration, max: Duration, random: f64) -> Duration {
     let exp = base.saturating_mul(1u32 << attempt.min(16));
     let capped = exp.min(max);
     capped.mul_f64(0.5 + 0.5 * random.clamp(0.0, 1.0))
 }
 
 /// A cheap, non-cryptographic random number in `[0, 1)` for jitter.
-pub fn jitter() -> f64 {
+pub(crate) fn jitter() -> f64 {
     use std::cell::Cell;
     use std::hash::{BuildHasher, RandomState};
     thread_local! {

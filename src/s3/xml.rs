@@ -120,7 +120,7 @@ pub fn parse_list_page(xml: &[u8]) -> Result<ListPage, XmlError> {
                                 b"Size" => {
                                     c.size = text.trim().parse().map_err(|_| {
                                         XmlError::InvalidSize(text.trim().to_owned())
-                                    })?
+                                    })?;
                                 }
                                 b"LastModified" => c.last_modified = text.trim().to_owned(),
                                 b"ETag" => c.etag = text.trim().to_owned(),

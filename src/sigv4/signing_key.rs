@@ -52,7 +52,10 @@ impl SigningKeyCache {
     pub fn get(&self, secret: &str, date: &str, region: &str, service: &str) -> SigningKey {
         // A poisoned lock only means another thread panicked mid-update of a plain value;
         // the value is still a valid key or None.
-        let mut slot = self.current.lock().unwrap_or_else(|p| p.into_inner());
+        let mut slot = self
+            .current
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
         if let Some((cached_date, key, _)) = slot.as_ref()
             && cached_date == date
         {
@@ -67,7 +70,10 @@ impl SigningKeyCache {
     /// The signature of `sts` with the day's key, from the keyed HMAC state kept in the cache.
     pub fn sign(&self, secret: &str, date: &str, region: &str, service: &str, sts: &str) -> String {
         let mut mac = {
-            let mut slot = self.current.lock().unwrap_or_else(|p| p.into_inner());
+            let mut slot = self
+                .current
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner);
             match slot.as_ref() {
                 Some((d, _, mac)) if d == date => mac.clone(),
                 _ => {

@@ -12,14 +12,14 @@ use parparchik::app::App;
 use parparchik::config::Config;
 use rusty_s3::{Bucket, S3Action, UrlStyle};
 
-pub const ACCESS_KEY: &str = "test-access-key";
-pub const SECRET_KEY: &str = "test-secret-key-0123456789";
-pub const PUBLIC: &str = "public-bucket";
-pub const PRIVATE: &str = "private-bucket";
-pub const MANIFEST: &str = ".parparchik/files.json";
+pub(crate) const ACCESS_KEY: &str = "test-access-key";
+pub(crate) const SECRET_KEY: &str = "test-secret-key-0123456789";
+pub(crate) const PUBLIC: &str = "public-bucket";
+pub(crate) const PRIVATE: &str = "private-bucket";
+pub(crate) const MANIFEST: &str = ".parparchik/files.json";
 
 /// A service's registry as key → bucket name.
-pub fn registry_map(svc: &Service) -> BTreeMap<String, String> {
+pub(crate) fn registry_map(svc: &Service) -> BTreeMap<String, String> {
     let buckets = &svc.app.config.buckets;
     svc.app
         .registry
@@ -30,7 +30,7 @@ pub fn registry_map(svc: &Service) -> BTreeMap<String, String> {
 }
 
 /// The keys a service registers in bucket `index`, sorted.
-pub fn registered_keys(svc: &Service, index: usize) -> Vec<String> {
+pub(crate) fn registered_keys(svc: &Service, index: usize) -> Vec<String> {
     let mut keys: Vec<String> = svc
         .app
         .registry
@@ -43,7 +43,7 @@ pub fn registered_keys(svc: &Service, index: usize) -> Vec<String> {
 }
 
 /// The in-process S3 server and its data directory.
-pub struct S3 {
+pub(crate) struct S3 {
     pub server: Option<local_s3::LocalS3>,
     pub addr: SocketAddr,
     pub dir: tempfile::TempDir,
@@ -52,26 +52,26 @@ pub struct S3 {
 }
 
 impl S3 {
-    pub async fn start(buckets: &[&str], public: &[&str]) -> S3 {
+    pub(crate) async fn start(buckets: &[&str], public: &[&str]) -> S3 {
         let dir = tempfile::tempdir().expect("temp dir");
         let mut s3 = S3 {
             server: None,
             addr: SocketAddr::from(([127, 0, 0, 1], 0)),
             dir,
-            buckets: buckets.iter().map(|s| s.to_string()).collect(),
-            public: public.iter().map(|s| s.to_string()).collect(),
+            buckets: buckets.iter().map(ToString::to_string).collect(),
+            public: public.iter().map(ToString::to_string).collect(),
         };
         s3.restart().await;
         s3
     }
 
     /// The demo layout: a public and a private bucket.
-    pub async fn two_buckets() -> S3 {
+    pub(crate) async fn two_buckets() -> S3 {
         S3::start(&[PUBLIC, PRIVATE], &[PUBLIC]).await
     }
 
     /// Starts (again) on the same address and data directory.
-    pub async fn restart(&mut self) {
+    pub(crate) async fn restart(&mut self) {
         let mut cfg = local_s3::Config::new(self.dir.path(), ACCESS_KEY, SECRET_KEY);
         cfg.addr = self.addr;
         cfg.buckets = self.buckets.clone();
@@ -84,28 +84,28 @@ impl S3 {
     }
 
     /// Stops the server: S3 "goes down".
-    pub async fn stop(&mut self) {
+    pub(crate) async fn stop(&mut self) {
         if let Some(s) = self.server.take() {
             s.stop().await;
         }
     }
 
-    pub fn endpoint(&self) -> String {
+    pub(crate) fn endpoint(&self) -> String {
         format!("http://{}", self.addr)
     }
 
-    pub fn stats(&self) -> &local_s3::Stats {
+    pub(crate) fn stats(&self) -> &local_s3::Stats {
         self.server.as_ref().expect("S3 running").stats()
     }
 
-    pub fn client(&self) -> Seeder {
+    pub(crate) fn client(&self) -> Seeder {
         Seeder::new(&self.endpoint())
     }
 }
 
 /// An S3 client independent of the project's signer.
 #[derive(Clone)]
-pub struct Seeder {
+pub(crate) struct Seeder {
     endpoint: url::Url,
     creds: rusty_s3::Credentials,
     http: reqwest::Client,
@@ -114,7 +114,7 @@ pub struct Seeder {
 const SIGN_FOR: Duration = Duration::from_secs(600);
 
 impl Seeder {
-    pub fn new(endpoint: &str) -> Seeder {
+    pub(crate) fn new(endpoint: &str) -> Seeder {
         Seeder {
             endpoint: endpoint.parse().expect("endpoint URL"),
             creds: rusty_s3::Credentials::new(ACCESS_KEY, SECRET_KEY),
@@ -123,7 +123,7 @@ impl Seeder {
     }
 
     /// The bucket, path-style at this endpoint, for rusty-s3 actions.
-    pub fn bucket(&self, name: &str) -> Bucket {
+    pub(crate) fn bucket(&self, name: &str) -> Bucket {
         Bucket::new(
             self.endpoint.clone(),
             UrlStyle::Path,
@@ -133,7 +133,7 @@ impl Seeder {
         .expect("bucket")
     }
 
-    pub async fn put(&self, bucket: &str, key: &str, body: impl Into<Vec<u8>>) {
+    pub(crate) async fn put(&self, bucket: &str, key: &str, body: impl Into<Vec<u8>>) {
         let url = self
             .bucket(bucket)
             .put_object(Some(&self.creds), key)
@@ -152,7 +152,7 @@ impl Seeder {
         );
     }
 
-    pub async fn get(&self, bucket: &str, key: &str) -> Option<Vec<u8>> {
+    pub(crate) async fn get(&self, bucket: &str, key: &str) -> Option<Vec<u8>> {
         let url = self
             .bucket(bucket)
             .get_object(Some(&self.creds), key)
@@ -169,7 +169,7 @@ impl Seeder {
         Some(r.bytes().await.expect("body").to_vec())
     }
 
-    pub async fn delete(&self, bucket: &str, key: &str) {
+    pub(crate) async fn delete(&self, bucket: &str, key: &str) {
         let url = self
             .bucket(bucket)
             .delete_object(Some(&self.creds), key)
@@ -183,17 +183,17 @@ impl Seeder {
     }
 
     /// This client's credentials, for rusty-s3 actions.
-    pub fn credentials(&self) -> &rusty_s3::Credentials {
+    pub(crate) fn credentials(&self) -> &rusty_s3::Credentials {
         &self.creds
     }
 
     /// The HTTP client the signed URLs are sent with.
-    pub fn http(&self) -> &reqwest::Client {
+    pub(crate) fn http(&self) -> &reqwest::Client {
         &self.http
     }
 
     /// Puts `keys` (body = key) into `bucket` with at most `workers` requests in flight.
-    pub async fn put_many(&self, bucket: &str, keys: Vec<String>, workers: usize) {
+    pub(crate) async fn put_many(&self, bucket: &str, keys: Vec<String>, workers: usize) {
         use std::sync::atomic::{AtomicUsize, Ordering};
         let keys = Arc::new(keys);
         let next = Arc::new(AtomicUsize::new(0));
@@ -217,14 +217,14 @@ impl Seeder {
     }
 
     /// Moves an object behind the service's back.
-    pub async fn mv(&self, from: &str, to: &str, key: &str) {
+    pub(crate) async fn mv(&self, from: &str, to: &str, key: &str) {
         let body = self.get(from, key).await.expect("object to move exists");
         self.put(to, key, body).await;
         self.delete(from, key).await;
     }
 
     /// The manifest object of `bucket` as it is, parsed, or `None` if absent.
-    pub async fn manifest_object(&self, bucket: &str) -> Option<serde_json::Value> {
+    pub(crate) async fn manifest_object(&self, bucket: &str) -> Option<serde_json::Value> {
         self.get(bucket, MANIFEST)
             .await
             .map(|b| serde_json::from_slice(&b).expect("manifest is JSON"))
@@ -233,7 +233,7 @@ impl Seeder {
     /// What the service saved for `bucket`: its manifest with the journal records after
     /// it applied (each record's entries as `{key, bucket, size, last_modified}`), or
     /// `None` if there is neither. Without a journal, the manifest object as it is.
-    pub async fn manifest(&self, bucket: &str) -> Option<serde_json::Value> {
+    pub(crate) async fn manifest(&self, bucket: &str) -> Option<serde_json::Value> {
         use parparchik::registry::journal::{self, Change};
         let mut m = self.manifest_object(bucket).await;
         let after = m
@@ -279,7 +279,7 @@ impl Seeder {
     }
 
     /// Every key in `bucket` that starts with `prefix`.
-    pub async fn list_keys(&self, bucket: &str, prefix: &str) -> Vec<String> {
+    pub(crate) async fn list_keys(&self, bucket: &str, prefix: &str) -> Vec<String> {
         let b = self.bucket(bucket);
         let mut out = Vec::new();
         let mut token: Option<String> = None;
@@ -304,7 +304,7 @@ impl Seeder {
     }
 
     /// Keys listed in `bucket`'s manifest, sorted.
-    pub async fn manifest_keys(&self, bucket: &str) -> Vec<String> {
+    pub(crate) async fn manifest_keys(&self, bucket: &str) -> Vec<String> {
         let Some(m) = self.manifest(bucket).await else {
             return Vec::new();
         };
@@ -322,7 +322,7 @@ impl Seeder {
 }
 
 /// The service, in process, on a free port.
-pub struct Service {
+pub(crate) struct Service {
     pub app: Arc<App>,
     pub base: String,
     /// Does not follow redirects.
@@ -333,7 +333,7 @@ pub struct Service {
     task: Option<tokio::task::JoinHandle<()>>,
 }
 
-pub fn two_bucket_env(endpoint: &str) -> Vec<(String, String)> {
+pub(crate) fn two_bucket_env(endpoint: &str) -> Vec<(String, String)> {
     [
         ("PARPARCHIK_PUBLIC_BUCKET", PUBLIC),
         ("PARPARCHIK_PRIVATE_BUCKET", PRIVATE),
@@ -351,7 +351,7 @@ pub fn two_bucket_env(endpoint: &str) -> Vec<(String, String)> {
 
 impl Service {
     /// Starts with `env` (later pairs override earlier ones); does not wait for readiness.
-    pub async fn start(env: Vec<(String, String)>) -> Service {
+    pub(crate) async fn start(env: Vec<(String, String)>) -> Service {
         let mut map: HashMap<String, String> = env.into_iter().collect();
         // Tests stop services all the time; only the tests of the delay want one.
         map.entry("PARPARCHIK_SHUTDOWN_DELAY".into())
@@ -386,11 +386,11 @@ impl Service {
     }
 
     /// The two-bucket service against `s3`, ready.
-    pub async fn ready(s3: &S3) -> Service {
+    pub(crate) async fn ready(s3: &S3) -> Service {
         Service::ready_with(s3, &[]).await
     }
 
-    pub async fn ready_with(s3: &S3, extra: &[(&str, &str)]) -> Service {
+    pub(crate) async fn ready_with(s3: &S3, extra: &[(&str, &str)]) -> Service {
         let mut env = two_bucket_env(&s3.endpoint());
         env.extend(extra.iter().map(|(k, v)| (k.to_string(), v.to_string())));
         let s = Service::start(env).await;
@@ -398,7 +398,7 @@ impl Service {
         s
     }
 
-    pub async fn wait_ready(&self, limit: Duration) {
+    pub(crate) async fn wait_ready(&self, limit: Duration) {
         let deadline = Instant::now() + limit;
         while !self.app.is_ready() {
             assert!(
@@ -414,11 +414,11 @@ impl Service {
         }
     }
 
-    pub fn url(&self, path: &str) -> String {
+    pub(crate) fn url(&self, path: &str) -> String {
         format!("{}{}", self.base, path)
     }
 
-    pub async fn get(&self, path: &str) -> reqwest::Response {
+    pub(crate) async fn get(&self, path: &str) -> reqwest::Response {
         self.http
             .get(self.url(path))
             .send()
@@ -426,7 +426,7 @@ impl Service {
             .expect("request sent")
     }
 
-    pub async fn get_json(&self, path: &str) -> (u16, serde_json::Value) {
+    pub(crate) async fn get_json(&self, path: &str) -> (u16, serde_json::Value) {
         let r = self.get(path).await;
         let status = r.status().as_u16();
         let body = r.bytes().await.expect("body");
@@ -436,7 +436,7 @@ impl Service {
         )
     }
 
-    pub async fn post_json(&self, path: &str) -> (u16, serde_json::Value) {
+    pub(crate) async fn post_json(&self, path: &str) -> (u16, serde_json::Value) {
         let r = self
             .http
             .post(self.url(path))
@@ -451,7 +451,7 @@ impl Service {
         )
     }
 
-    pub async fn metrics(&self) -> String {
+    pub(crate) async fn metrics(&self) -> String {
         self.get("/metrics")
             .await
             .text()
@@ -459,7 +459,7 @@ impl Service {
             .expect("metrics text")
     }
 
-    pub async fn stop(mut self) {
+    pub(crate) async fn stop(mut self) {
         if let Some(s) = self.stop.take() {
             let _ = s.send(());
         }
@@ -470,7 +470,7 @@ impl Service {
 }
 
 /// The value of a metric line `name{labels} value` (or `name value`).
-pub fn metric(text: &str, series: &str) -> Option<f64> {
+pub(crate) fn metric(text: &str, series: &str) -> Option<f64> {
     text.lines()
         .find_map(|l| {
             l.strip_prefix(series)
@@ -482,7 +482,7 @@ pub fn metric(text: &str, series: &str) -> Option<f64> {
 /// Sends `request` as raw bytes (nothing normalised, as a hostile client would) and
 /// returns the status code and body of the answer, or `None` if the connection closed
 /// without one.
-pub async fn raw(base: &str, request: &[u8]) -> Option<(u16, String)> {
+pub(crate) async fn raw(base: &str, request: &[u8]) -> Option<(u16, String)> {
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
     let addr = base.trim_start_matches("http://");
     let mut s = tokio::net::TcpStream::connect(addr).await.ok()?;
@@ -499,7 +499,7 @@ pub async fn raw(base: &str, request: &[u8]) -> Option<(u16, String)> {
 }
 
 /// Asserts the entry timestamp form of the contract: `YYYY-MM-DDTHH:MM:SSZ`.
-pub fn assert_rfc3339_utc(value: &str) {
+pub(crate) fn assert_rfc3339_utc(value: &str) {
     let ok = value.len() == 20
         && value.bytes().enumerate().all(|(i, b)| match i {
             4 | 7 => b == b'-',

@@ -13,12 +13,12 @@ use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 
 /// `sigv4-vectors/` at the root of the package.
-pub fn vectors_dir() -> PathBuf {
+pub(crate) fn vectors_dir() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("sigv4-vectors")
 }
 
 /// The whole file as UTF-8.
-pub fn read(path: &Path) -> String {
+pub(crate) fn read(path: &Path) -> String {
     std::fs::read_to_string(path).unwrap_or_else(|e| panic!("cannot read {}: {e}", path.display()))
 }
 
@@ -26,18 +26,18 @@ pub fn read(path: &Path) -> String {
 /// suites end with a line break and most do not; none of these texts can itself end with
 /// one (a canonical request ends with the payload hash, a string to sign with a hash), so
 /// trailing line breaks are dropped.
-pub fn read_expected(path: &Path) -> String {
+pub(crate) fn read_expected(path: &Path) -> String {
     read(path).trim_end_matches(['\n', '\r']).to_owned()
 }
 
 /// Whether `path` exists; for the optional files of a case.
-pub fn exists(path: &Path) -> bool {
+pub(crate) fn exists(path: &Path) -> bool {
     path.is_file()
 }
 
 /// One request of the suites, as written in a `.req`, `.sreq` or `*request.txt` file.
 #[derive(Clone, Debug)]
-pub struct RawRequest {
+pub(crate) struct RawRequest {
     pub method: String,
     /// The path of the request target exactly as written: not decoded, not normalised.
     pub path: String,
@@ -51,7 +51,7 @@ pub struct RawRequest {
 
 impl RawRequest {
     /// The value of the first header called `name` (case-insensitive).
-    pub fn header(&self, name: &str) -> Option<&str> {
+    pub(crate) fn header(&self, name: &str) -> Option<&str> {
         self.headers
             .iter()
             .find(|(n, _)| n.eq_ignore_ascii_case(name))
@@ -59,7 +59,7 @@ impl RawRequest {
     }
 
     /// The query as decoded `(key, value)` pairs, in request order.
-    pub fn query_pairs(&self) -> Vec<(String, String)> {
+    pub(crate) fn query_pairs(&self) -> Vec<(String, String)> {
         self.query.as_deref().map(decode_query).unwrap_or_default()
     }
 }
@@ -73,7 +73,7 @@ impl RawRequest {
 ///   joined to the previous value with a single space (`get-header-value-multiline`).
 /// - The first empty line ends the headers; the rest of the file, unchanged, is the body.
 ///   A file may end right after the last header, with or without a newline.
-pub fn parse_request(text: &str) -> RawRequest {
+pub(crate) fn parse_request(text: &str) -> RawRequest {
     let (head, body) = match text.find("\n\n") {
         Some(i) => (&text[..i], &text[i + 2..]),
         None => (text.trim_end_matches('\n'), ""),
@@ -117,7 +117,7 @@ pub fn parse_request(text: &str) -> RawRequest {
 }
 
 /// Percent-decodes `%XX` escapes; anything else (raw UTF-8, `+`, a stray `%`) stays as is.
-pub fn percent_decode(input: &str) -> String {
+pub(crate) fn percent_decode(input: &str) -> String {
     fn hex(b: u8) -> Option<u8> {
         match b {
             b'0'..=b'9' => Some(b - b'0'),
@@ -146,7 +146,7 @@ pub fn percent_decode(input: &str) -> String {
 
 /// Splits a raw query on `&` and the first `=` of each part, then decodes keys and values.
 /// A part without `=` is a key with an empty value (`?lifecycle`).
-pub fn decode_query(raw: &str) -> Vec<(String, String)> {
+pub(crate) fn decode_query(raw: &str) -> Vec<(String, String)> {
     raw.split('&')
         .filter(|part| !part.is_empty())
         .map(|part| {
@@ -159,7 +159,7 @@ pub fn decode_query(raw: &str) -> Vec<(String, String)> {
 /// Lower-case name, value trimmed with inner runs of blanks folded to one space, sorted by
 /// name (stably, so repeated headers keep their order): two header lists that compare equal
 /// this way are signed identically.
-pub fn normalized_headers<'a>(
+pub(crate) fn normalized_headers<'a>(
     headers: impl IntoIterator<Item = (&'a str, &'a str)>,
 ) -> Vec<(String, String)> {
     let mut out: Vec<(String, String)> = headers
@@ -176,7 +176,7 @@ pub fn normalized_headers<'a>(
 }
 
 /// `Signature=…` of an `Authorization` header value.
-pub fn signature_of(authorization: &str) -> &str {
+pub(crate) fn signature_of(authorization: &str) -> &str {
     authorization
         .rsplit_once("Signature=")
         .map(|(_, s)| s.trim())
@@ -185,7 +185,7 @@ pub fn signature_of(authorization: &str) -> &str {
 
 /// `(access key id, date, region, service)` of the `Credential=…` of an `Authorization`
 /// header value.
-pub fn credential_of(authorization: &str) -> (&str, &str, &str, &str) {
+pub(crate) fn credential_of(authorization: &str) -> (&str, &str, &str, &str) {
     let (_, rest) = authorization
         .split_once("Credential=")
         .unwrap_or_else(|| panic!("no Credential= in {authorization:?}"));
@@ -200,7 +200,7 @@ pub fn credential_of(authorization: &str) -> (&str, &str, &str, &str) {
 /// Asserts that two texts are equal; on failure shows both, with escapes visible, and the
 /// first line that differs.
 #[track_caller]
-pub fn assert_text_eq(case: &str, what: &str, expected: &str, actual: &str) {
+pub(crate) fn assert_text_eq(case: &str, what: &str, expected: &str, actual: &str) {
     if expected == actual {
         return;
     }

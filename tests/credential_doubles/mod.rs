@@ -15,14 +15,14 @@ use http_body_util::{BodyExt, Full};
 use hyper_util::rt::TokioIo;
 
 /// One request, as the handlers see it.
-pub struct Req {
+pub(crate) struct Req {
     pub method: String,
     pub path: String,
     pub headers: HashMap<String, String>,
     pub body: String,
 }
 
-pub struct Resp {
+pub(crate) struct Resp {
     pub status: u16,
     pub body: String,
 }
@@ -35,7 +35,7 @@ fn resp(status: u16, body: impl Into<String>) -> Resp {
 }
 
 /// A running double; stops when dropped.
-pub struct Double {
+pub(crate) struct Double {
     pub addr: SocketAddr,
     pub hits: Arc<AtomicUsize>,
     task: tokio::task::JoinHandle<()>,
@@ -48,12 +48,12 @@ impl Drop for Double {
 }
 
 impl Double {
-    pub fn url(&self) -> String {
+    pub(crate) fn url(&self) -> String {
         format!("http://{}", self.addr)
     }
 }
 
-pub async fn serve(handler: impl Fn(Req) -> Resp + Send + Sync + 'static) -> Double {
+pub(crate) async fn serve(handler: impl Fn(Req) -> Resp + Send + Sync + 'static) -> Double {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
         .await
         .expect("bind");
@@ -77,7 +77,7 @@ pub async fn serve(handler: impl Fn(Req) -> Resp + Send + Sync + 'static) -> Dou
                             let body = body
                                 .collect()
                                 .await
-                                .map(|b| b.to_bytes())
+                                .map(http_body_util::Collected::to_bytes)
                                 .unwrap_or_default();
                             let r = handler(Req {
                                 method: parts.method.to_string(),
@@ -127,7 +127,7 @@ fn decode(s: &str) -> String {
     String::from_utf8_lossy(&out).into_owned()
 }
 
-pub fn form(body: &str) -> HashMap<String, String> {
+pub(crate) fn form(body: &str) -> HashMap<String, String> {
     body.split('&')
         .filter_map(|p| p.split_once('='))
         .map(|(k, v)| (decode(k), decode(v)))
@@ -142,7 +142,7 @@ fn rfc3339(t: SystemTime) -> String {
 
 /// What a credentials double hands out: fresh keys each time, registered with the
 /// local S3 (so it accepts them, until they expire).
-pub struct Issuer {
+pub(crate) struct Issuer {
     pub keys: local_s3::Keys,
     pub lifetime: Mutex<Duration>,
     pub issued: AtomicUsize,
@@ -151,7 +151,7 @@ pub struct Issuer {
     prefix: &'static str,
 }
 
-pub struct Issued {
+pub(crate) struct Issued {
     pub id: String,
     pub secret: String,
     pub token: String,
@@ -159,7 +159,11 @@ pub struct Issued {
 }
 
 impl Issuer {
-    pub fn new(keys: local_s3::Keys, lifetime: Duration, prefix: &'static str) -> Arc<Issuer> {
+    pub(crate) fn new(
+        keys: local_s3::Keys,
+        lifetime: Duration,
+        prefix: &'static str,
+    ) -> Arc<Issuer> {
         Arc::new(Issuer {
             keys,
             lifetime: Mutex::new(lifetime),
@@ -169,7 +173,7 @@ impl Issuer {
         })
     }
 
-    pub fn issue(&self) -> Issued {
+    pub(crate) fn issue(&self) -> Issued {
         let n = self.issued.fetch_add(1, Ordering::SeqCst) + 1;
         let lifetime = *self.lifetime.lock().unwrap();
         let expires = SystemTime::now() + lifetime;
@@ -184,25 +188,25 @@ impl Issuer {
         i
     }
 
-    pub fn set_failing(&self, on: bool) {
+    pub(crate) fn set_failing(&self, on: bool) {
         self.failing.store(on, Ordering::SeqCst);
     }
 
-    pub fn count(&self) -> usize {
+    pub(crate) fn count(&self) -> usize {
         self.issued.load(Ordering::SeqCst)
     }
 }
 
 /// The STS double. `tokens` records every web identity token it was shown.
-pub struct Sts {
+pub(crate) struct Sts {
     pub double: Double,
     pub issuer: Arc<Issuer>,
     pub tokens: Arc<Mutex<Vec<String>>>,
 }
 
-pub const ROLE_ARN: &str = "arn:aws:iam::123456789012:role/parparchik";
+pub(crate) const ROLE_ARN: &str = "arn:aws:iam::123456789012:role/parparchik";
 
-pub async fn sts(issuer: Arc<Issuer>) -> Sts {
+pub(crate) async fn sts(issuer: Arc<Issuer>) -> Sts {
     let tokens = Arc::new(Mutex::new(Vec::new()));
     let (iss, seen) = (Arc::clone(&issuer), Arc::clone(&tokens));
     let double = serve(move |req| {
@@ -211,7 +215,7 @@ pub async fn sts(issuer: Arc<Issuer>) -> Sts {
             || f.get("Action").map(String::as_str) != Some("AssumeRoleWithWebIdentity")
             || f.get("Version").map(String::as_str) != Some("2011-06-15")
             || f.get("RoleArn").map(String::as_str) != Some(ROLE_ARN)
-            || f.get("RoleSessionName").is_none_or(|s| s.is_empty())
+            || f.get("RoleSessionName").is_none_or(String::is_empty)
             // An unsigned call: a signature would mean the wrong kind of request.
             || req.headers.contains_key("authorization")
         {
@@ -276,7 +280,7 @@ fn credentials_json(i: &Issued) -> String {
 
 /// The container credentials double: answers `GET /creds` when `Authorization` equals
 /// the current `expected` token.
-pub async fn container(issuer: Arc<Issuer>, expected: Arc<Mutex<String>>) -> Double {
+pub(crate) async fn container(issuer: Arc<Issuer>, expected: Arc<Mutex<String>>) -> Double {
     serve(move |req| {
         if req.method != "GET" || req.path != "/creds" {
             return resp(404, "not found");
@@ -292,11 +296,11 @@ pub async fn container(issuer: Arc<Issuer>, expected: Arc<Mutex<String>>) -> Dou
     .await
 }
 
-pub const IMDS_ROLE: &str = "parparchik-role";
+pub(crate) const IMDS_ROLE: &str = "parparchik-role";
 const IMDS_TOKEN: &str = "imds-session-token";
 
 /// The IMDSv2 double: refuses every GET without the session token of a PUT.
-pub async fn imds(issuer: Arc<Issuer>) -> Double {
+pub(crate) async fn imds(issuer: Arc<Issuer>) -> Double {
     serve(move |req| match (req.method.as_str(), req.path.as_str()) {
         ("PUT", "/latest/api/token") => {
             let ttl = req

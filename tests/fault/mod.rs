@@ -29,7 +29,7 @@ use tokio::task::JoinHandle;
 
 /// What the proxy does with a request.
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub enum Fault {
+pub(crate) enum Fault {
     /// Forward it untouched.
     Pass,
     /// Close connections right after accepting them; an open connection is closed,
@@ -65,7 +65,7 @@ pub enum Fault {
 
 /// A fault and the requests it applies to.
 #[derive(Clone, Debug)]
-pub struct Rule {
+pub(crate) struct Rule {
     pub fault: Fault,
     /// Only requests with this method (`None`: all).
     method: Option<String>,
@@ -91,26 +91,26 @@ impl From<Fault> for Rule {
 
 impl Rule {
     /// Applies only to requests with `method` (e.g. `"PUT"`).
-    pub fn only(mut self, method: &str) -> Rule {
+    pub(crate) fn only(mut self, method: &str) -> Rule {
         self.method = Some(method.to_ascii_uppercase());
         self
     }
 
     /// Applies only to requests whose target (path and query) contains `part`; a `part`
     /// ending in `$` must end the target.
-    pub fn on_target(mut self, part: &str) -> Rule {
+    pub(crate) fn on_target(mut self, part: &str) -> Rule {
         self.target = Some(part.to_owned());
         self
     }
 
     /// Applies for `window` from now, then the proxy forwards again.
-    pub fn lasting(mut self, window: Duration) -> Rule {
+    pub(crate) fn lasting(mut self, window: Duration) -> Rule {
         self.until = Some(Instant::now() + window);
         self
     }
 
     /// Applies to the next `n` matching requests only.
-    pub fn times(mut self, n: u64) -> Rule {
+    pub(crate) fn times(mut self, n: u64) -> Rule {
         self.remaining = Some(n);
         self
     }
@@ -126,16 +126,16 @@ impl Rule {
 }
 
 impl Fault {
-    pub fn only(self, method: &str) -> Rule {
+    pub(crate) fn only(self, method: &str) -> Rule {
         Rule::from(self).only(method)
     }
-    pub fn on_target(self, part: &str) -> Rule {
+    pub(crate) fn on_target(self, part: &str) -> Rule {
         Rule::from(self).on_target(part)
     }
-    pub fn lasting(self, window: Duration) -> Rule {
+    pub(crate) fn lasting(self, window: Duration) -> Rule {
         Rule::from(self).lasting(window)
     }
-    pub fn times(self, n: u64) -> Rule {
+    pub(crate) fn times(self, n: u64) -> Rule {
         Rule::from(self).times(n)
     }
 }
@@ -158,7 +158,9 @@ struct Shared {
 
 impl Shared {
     fn rule(&self) -> std::sync::MutexGuard<'_, Rule> {
-        self.rule.lock().unwrap_or_else(|p| p.into_inner())
+        self.rule
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 
     /// Counts a request and decides its fate.
@@ -166,7 +168,7 @@ impl Shared {
         self.seen.fetch_add(1, Ordering::SeqCst);
         self.log
             .lock()
-            .unwrap_or_else(|p| p.into_inner())
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
             .push(format!("{method} {target}"));
         let fault = {
             let mut rule = self.rule();
@@ -201,7 +203,7 @@ impl Shared {
 }
 
 /// The proxy; stops (and closes its connections) when dropped.
-pub struct Proxy {
+pub(crate) struct Proxy {
     pub addr: SocketAddr,
     shared: Arc<Shared>,
     accept: JoinHandle<()>,
@@ -209,7 +211,7 @@ pub struct Proxy {
 
 impl Proxy {
     /// Listens on `127.0.0.1:0` and forwards to `upstream`.
-    pub async fn start(upstream: SocketAddr) -> Proxy {
+    pub(crate) async fn start(upstream: SocketAddr) -> Proxy {
         let listener = bind(SocketAddr::from(([127, 0, 0, 1], 0))).expect("proxy binds");
         let addr = listener.local_addr().expect("proxy address");
         let shared = Arc::new(Shared {
@@ -233,13 +235,13 @@ impl Proxy {
     }
 
     /// `http://127.0.0.1:<port>`, for `S3_ENDPOINT`.
-    pub fn endpoint(&self) -> String {
+    pub(crate) fn endpoint(&self) -> String {
         format!("http://{}", self.addr)
     }
 
     /// Replaces the rule in force. `Refuse` and `Unreachable` (without a method filter)
     /// also close every open connection at once.
-    pub fn set(&self, rule: impl Into<Rule>) {
+    pub(crate) fn set(&self, rule: impl Into<Rule>) {
         let rule = rule.into();
         let closes =
             rule.method.is_none() && matches!(rule.fault, Fault::Refuse | Fault::Unreachable);
@@ -250,37 +252,41 @@ impl Proxy {
     }
 
     /// Requests seen (complete request heads read from the service).
-    pub fn seen(&self) -> u64 {
+    pub(crate) fn seen(&self) -> u64 {
         self.shared.seen.load(Ordering::SeqCst)
     }
 
     /// `METHOD target` of every request seen from index `from` on.
-    pub fn requests_since(&self, from: usize) -> Vec<String> {
-        let log = self.shared.log.lock().unwrap_or_else(|p| p.into_inner());
+    pub(crate) fn requests_since(&self, from: usize) -> Vec<String> {
+        let log = self
+            .shared
+            .log
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
         log.get(from..).map(<[String]>::to_vec).unwrap_or_default()
     }
 
     /// The most listing requests (ListObjectsV2) the proxy handled at once.
-    pub fn most_listings_at_once(&self) -> u64 {
+    pub(crate) fn most_listings_at_once(&self) -> u64 {
         self.shared.listings_most.load(Ordering::SeqCst)
     }
 
     /// How many requests were seen so far (an index for [`Proxy::requests_since`]).
-    pub fn mark(&self) -> usize {
+    pub(crate) fn mark(&self) -> usize {
         self.shared
             .log
             .lock()
-            .unwrap_or_else(|p| p.into_inner())
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
             .len()
     }
 
     /// Requests a fault was applied to.
-    pub fn faulted(&self) -> u64 {
+    pub(crate) fn faulted(&self) -> u64 {
         self.shared.faulted.load(Ordering::SeqCst)
     }
 
     /// Connections closed right after accept (`Refuse`).
-    pub fn refused(&self) -> u64 {
+    pub(crate) fn refused(&self) -> u64 {
         self.shared.refused.load(Ordering::SeqCst)
     }
 }

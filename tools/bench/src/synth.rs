@@ -420,7 +420,7 @@ pub fn s3_url_encode(s: &str) -> String {
     for b in s.bytes() {
         match b {
             b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'/' | b'*' => {
-                out.push(char::from(b))
+                out.push(char::from(b));
             }
             b' ' => out.push('+'),
             _ => out.push_str(&format!("%{b:02X}")),

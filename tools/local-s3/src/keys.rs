@@ -24,7 +24,10 @@ pub struct Keys(Arc<RwLock<HashMap<String, Entry>>>);
 // Hand-written: only the key ids may be shown.
 impl std::fmt::Debug for Keys {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        let map = self.0.read().unwrap_or_else(|p| p.into_inner());
+        let map = self
+            .0
+            .read()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
         f.debug_set().entries(map.keys()).finish()
     }
 }
@@ -40,27 +43,30 @@ impl Keys {
         session_token: Option<String>,
         expires: Option<SystemTime>,
     ) {
-        self.0.write().unwrap_or_else(|p| p.into_inner()).insert(
-            access_key.into(),
-            Entry {
-                secret: secret.into(),
-                session_token,
-                expires,
-            },
-        );
+        self.0
+            .write()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .insert(
+                access_key.into(),
+                Entry {
+                    secret: secret.into(),
+                    session_token,
+                    expires,
+                },
+            );
     }
 
     pub fn remove(&self, access_key: &str) {
         self.0
             .write()
-            .unwrap_or_else(|p| p.into_inner())
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
             .remove(access_key);
     }
 
     fn get(&self, access_key: &str) -> Option<Entry> {
         self.0
             .read()
-            .unwrap_or_else(|p| p.into_inner())
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
             .get(access_key)
             .cloned()
     }

@@ -57,7 +57,7 @@ fn parse_args(mut args: impl Iterator<Item = String>) -> Result<Option<Args>, St
             "--addr" => {
                 parsed.addr = value
                     .parse()
-                    .map_err(|e| format!("bad --addr {value:?}: {e}"))?
+                    .map_err(|e| format!("bad --addr {value:?}: {e}"))?;
             }
             "--data" => parsed.data = PathBuf::from(value),
             "--notify" => {

@@ -127,7 +127,7 @@ fn json_u64(body: &[u8], field: &str) -> Option<u64> {
     let at = text.find(&format!("\"{field}\":"))? + field.len() + 3;
     let digits: String = text[at..]
         .chars()
-        .take_while(|c| c.is_ascii_digit())
+        .take_while(char::is_ascii_digit)
         .collect();
     digits.parse().ok()
 }

@@ -394,7 +394,7 @@ async fn read_body(req: Request<Incoming>) -> Result<Bytes, String> {
     Limited::new(req.into_body(), MAX_BODY)
         .collect()
         .await
-        .map(|c| c.to_bytes())
+        .map(http_body_util::Collected::to_bytes)
         .map_err(|e| format!("cannot read the body: {e}"))
 }
 

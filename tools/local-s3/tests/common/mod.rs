@@ -13,21 +13,21 @@ use sha2::{Digest, Sha256};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 
-pub const ACCESS_KEY: &str = "test-access";
-pub const SECRET_KEY: &str = "test-secret-key";
-pub const REGION: &str = "us-east-1";
-pub const PUBLIC: &str = "public-bucket";
-pub const PRIVATE: &str = "private-bucket";
-pub const TTL: Duration = Duration::from_secs(300);
+pub(crate) const ACCESS_KEY: &str = "test-access";
+pub(crate) const SECRET_KEY: &str = "test-secret-key";
+pub(crate) const REGION: &str = "us-east-1";
+pub(crate) const PUBLIC: &str = "public-bucket";
+pub(crate) const PRIVATE: &str = "private-bucket";
+pub(crate) const TTL: Duration = Duration::from_secs(300);
 
-pub struct TestS3 {
+pub(crate) struct TestS3 {
     pub s3: LocalS3,
     pub dir: tempfile::TempDir,
     pub creds: Credentials,
     pub http: reqwest::Client,
 }
 
-pub fn config(dir: &std::path::Path) -> Config {
+pub(crate) fn config(dir: &std::path::Path) -> Config {
     let mut cfg = Config::new(dir, ACCESS_KEY, SECRET_KEY);
     cfg.buckets = vec![PUBLIC.into(), PRIVATE.into()];
     cfg.public_buckets = vec![PUBLIC.into()];
@@ -35,7 +35,7 @@ pub fn config(dir: &std::path::Path) -> Config {
 }
 
 impl TestS3 {
-    pub async fn start() -> Self {
+    pub(crate) async fn start() -> Self {
         let dir = tempfile::tempdir().unwrap();
         let s3 = LocalS3::start(config(dir.path())).await.unwrap();
         Self {
@@ -46,11 +46,11 @@ impl TestS3 {
         }
     }
 
-    pub fn bucket(&self, name: &str) -> Bucket {
+    pub(crate) fn bucket(&self, name: &str) -> Bucket {
         bucket_at(&self.s3.endpoint(), name)
     }
 
-    pub fn signer(&self) -> Signer {
+    pub(crate) fn signer(&self) -> Signer {
         Signer {
             endpoint: self.s3.endpoint(),
             access_key: ACCESS_KEY.into(),
@@ -59,7 +59,7 @@ impl TestS3 {
     }
 
     /// Presigned PUT; returns (status, ETag header).
-    pub async fn put(
+    pub(crate) async fn put(
         &self,
         bucket: &str,
         key: &str,
@@ -72,7 +72,7 @@ impl TestS3 {
     }
 
     /// Presigned GET; returns (status, body).
-    pub async fn get(&self, bucket: &str, key: &str) -> (u16, Vec<u8>) {
+    pub(crate) async fn get(&self, bucket: &str, key: &str) -> (u16, Vec<u8>) {
         let b = self.bucket(bucket);
         let url = b.get_object(Some(&self.creds), key).sign(TTL);
         let resp = self.http.get(url).send().await.unwrap();
@@ -80,14 +80,14 @@ impl TestS3 {
     }
 
     /// Presigned HEAD.
-    pub async fn head(&self, bucket: &str, key: &str) -> reqwest::Response {
+    pub(crate) async fn head(&self, bucket: &str, key: &str) -> reqwest::Response {
         let b = self.bucket(bucket);
         let url = b.head_object(Some(&self.creds), key).sign(TTL);
         self.http.head(url).send().await.unwrap()
     }
 }
 
-pub fn bucket_at(endpoint: &str, name: &str) -> Bucket {
+pub(crate) fn bucket_at(endpoint: &str, name: &str) -> Bucket {
     Bucket::new(
         endpoint.parse().unwrap(),
         UrlStyle::Path,
@@ -97,7 +97,7 @@ pub fn bucket_at(endpoint: &str, name: &str) -> Bucket {
     .unwrap()
 }
 
-pub fn header(resp: &reqwest::Response, name: &str) -> Option<String> {
+pub(crate) fn header(resp: &reqwest::Response, name: &str) -> Option<String> {
     resp.headers()
         .get(name)
         .map(|v| v.to_str().unwrap().to_owned())
@@ -105,7 +105,7 @@ pub fn header(resp: &reqwest::Response, name: &str) -> Option<String> {
 
 /// AWS URI encoding: unreserved characters stay, everything else is `%XX`;
 /// `/` stays only in paths.
-pub fn aws_encode(s: &str, keep_slash: bool) -> String {
+pub(crate) fn aws_encode(s: &str, keep_slash: bool) -> String {
     let mut out = String::new();
     for &b in s.as_bytes() {
         if b.is_ascii_alphanumeric() || b"-_.~".contains(&b) || (keep_slash && b == b'/') {
@@ -118,7 +118,7 @@ pub fn aws_encode(s: &str, keep_slash: bool) -> String {
 }
 
 /// SigV4 with an `Authorization` header and a hashed payload.
-pub struct Signer {
+pub(crate) struct Signer {
     pub endpoint: String,
     pub access_key: String,
     pub secret_key: String,
@@ -126,7 +126,7 @@ pub struct Signer {
 
 impl Signer {
     /// `path` is unencoded, e.g. `/bucket/some key`.
-    pub fn request(
+    pub(crate) fn request(
         &self,
         client: &reqwest::Client,
         method: &str,
@@ -221,13 +221,13 @@ fn hmac(key: &[u8], data: &[u8]) -> Vec<u8> {
 
 /// Minimal HTTP/1.1 client on one raw connection, to check keep-alive
 /// without a connection pool in between.
-pub struct RawConn {
+pub(crate) struct RawConn {
     pub stream: TcpStream,
     buf: Vec<u8>,
 }
 
 impl RawConn {
-    pub async fn connect(addr: std::net::SocketAddr) -> Self {
+    pub(crate) async fn connect(addr: std::net::SocketAddr) -> Self {
         Self {
             stream: TcpStream::connect(addr).await.unwrap(),
             buf: Vec::new(),
@@ -235,11 +235,11 @@ impl RawConn {
     }
 
     /// Sends a request without body; returns (status, body).
-    pub async fn request(&mut self, method: &str, target: &str) -> (u16, Vec<u8>) {
+    pub(crate) async fn request(&mut self, method: &str, target: &str) -> (u16, Vec<u8>) {
         self.request_with(method, target, &[]).await
     }
 
-    pub async fn request_with(
+    pub(crate) async fn request_with(
         &mut self,
         method: &str,
         target: &str,
@@ -288,7 +288,7 @@ impl RawConn {
     }
 
     /// True once the server has closed the connection (EOF or reset).
-    pub async fn is_closed(&mut self) -> bool {
+    pub(crate) async fn is_closed(&mut self) -> bool {
         let mut chunk = [0u8; 1];
         matches!(
             tokio::time::timeout(Duration::from_secs(2), self.stream.read(&mut chunk)).await,
