@@ -30,7 +30,7 @@ use tokio::time::Instant;
 use super::merge::{Scope, Settled, merge_theirs};
 use crate::app::App;
 use crate::registry::manifest::{self, ManifestEntry};
-use crate::registry::{Changes, Dirty, Entry};
+use crate::registry::{AtomicDirty, Changes, Dirty, Entry};
 use crate::s3::{PutCondition, S3Error};
 use crate::{info, warn};
 
@@ -90,8 +90,8 @@ pub struct ManifestStore {
     /// Set once a server refused a conditional write as unsupported.
     conditional_unsupported: AtomicBool,
     /// Buckets to write with the next change: a merge into another bucket's manifest
-    /// moved one of their entries away. A [`Dirty`], kept atomic.
-    stale: AtomicU64,
+    /// moved one of their entries away.
+    stale: AtomicDirty,
     /// Per bucket, the manifest's ETag as last read or written: beside the slots, so
     /// that `/status` reads it without waiting for a write in flight.
     etags: StdMutex<Vec<Option<String>>>,
@@ -149,7 +149,7 @@ impl ManifestStore {
                 })
                 .collect(),
             conditional_unsupported: AtomicBool::new(false),
-            stale: AtomicU64::new(0),
+            stale: AtomicDirty::default(),
             etags: StdMutex::new(vec![None; buckets]),
             background_sync: StdMutex::new((false, false)),
         }
@@ -266,7 +266,7 @@ impl ManifestStore {
 
     /// Buckets whose manifest a merge elsewhere changed: written with the next change.
     pub fn mark_stale(&self, dirty: Dirty) {
-        self.stale.fetch_or(dirty.0, Ordering::AcqRel);
+        self.stale.insert(dirty);
     }
 
     /// Buckets to write with the next change: their latest write failed (the writer
@@ -276,9 +276,7 @@ impl ManifestStore {
             .iter()
             .enumerate()
             .filter(|(_, w)| w.progress.borrow().error.is_some())
-            .fold(Dirty(self.stale.load(Ordering::Acquire)), |d, (i, _)| {
-                d.with(BucketId::new(i))
-            })
+            .fold(self.stale.load(), |d, (i, _)| d.with(BucketId::new(i)))
     }
 
     /// Whether every write asked for so far has been carried out successfully (start-up's
@@ -293,7 +291,7 @@ impl ManifestStore {
     /// Asks the writers of `dirty` for a write without waiting for it; returns the
     /// generation asked of each.
     fn request(&self, app: &App, dirty: Dirty) -> Vec<(BucketId, u64)> {
-        self.stale.fetch_and(!dirty.0, Ordering::AcqRel);
+        self.stale.remove(dirty);
         let mut asked = Vec::new();
         for bucket in dirty.buckets() {
             let Some(writer) = self.writers.get(bucket.index()) else {

@@ -56,6 +56,25 @@ impl Dirty {
     }
 }
 
+/// A [`Dirty`] that tasks update without a lock.
+#[derive(Debug, Default)]
+pub struct AtomicDirty(AtomicU64);
+
+impl AtomicDirty {
+    /// Adds `dirty`'s buckets.
+    pub fn insert(&self, dirty: Dirty) {
+        self.0.fetch_or(dirty.0, Ordering::AcqRel);
+    }
+    /// Removes `dirty`'s buckets.
+    pub fn remove(&self, dirty: Dirty) {
+        self.0.fetch_and(!dirty.0, Ordering::AcqRel);
+    }
+    /// The buckets now.
+    pub fn load(&self) -> Dirty {
+        Dirty(self.0.load(Ordering::Acquire))
+    }
+}
+
 /// A registered entry in the registry's set, found by its key: the key is stored once,
 /// in the entry (a map from key to entry would hold every key twice).
 #[derive(Clone, Debug)]
