@@ -38,13 +38,19 @@ impl Failure {
         Failure::StorageUnavailable
     }
 
-    /// A failed sync: a failed listing is noted like any S3 failure; a refused removal
-    /// or a listing loop is S3 answering nonsense, which is storage unavailable too.
+    /// A failed sync (`/list`): a failed listing is noted like any S3 failure; a
+    /// refused removal is S3 answering what one listing cannot prove. A manifest that
+    /// could not be written is storage unavailable here too, unlike `/relocate`'s 500
+    /// (the Lua edition's answer, kept): `/list` asks for a sync against S3 as a
+    /// whole, and S3 did not complete it; the writer retries in the background.
     pub(crate) fn from_sync(app: &App, error: &SyncError) -> Failure {
-        if let SyncError::List { error, .. } = error {
-            app.note_storage_failure(error);
+        match error {
+            SyncError::List { error, .. } => {
+                app.note_storage_failure(error);
+                Failure::StorageUnavailable
+            }
+            SyncError::RemovalRefused { .. } | SyncError::Persist(_) => Failure::StorageUnavailable,
         }
-        Failure::StorageUnavailable
     }
 
     /// A redirect URL that could not be signed.
