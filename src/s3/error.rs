@@ -5,6 +5,9 @@
 //! the key does not (an S3 `NoSuchKey` error body, or a bodiless HEAD 404 while the
 //! bucket is known to answer). Everything else that looks like a 404 (an ingress
 //! default backend, a wrong path prefix, `NoSuchBucket`) is [`S3Error::Unproven`].
+//! The S3 client is the only producer, with one exception above it: `coordinator::locate`
+//! answers `NotFound` without asking for a bucket's own objects (its manifest and
+//! journal records), which are never files and so are never registered to forget.
 
 use std::fmt;
 
