@@ -1,7 +1,6 @@
 //! Test harness: an in-process S3 server (`local-s3`, which verifies every signature),
 //! an independent S3 client to seed and inspect buckets (`rusty-s3`, so a bug in the
 //! project's signer cannot hide itself), and the service itself on a free port.
-#![allow(dead_code)]
 
 use std::collections::{BTreeMap, HashMap};
 use std::net::SocketAddr;
@@ -358,7 +357,7 @@ impl Service {
             .or_insert_with(|| "0".into());
         // Most suites check the manifest object itself right after a change: without a
         // journal it is written whole every time. The journal has its own suite
-        // (tests/journal.rs) and replica cases, which ask for it.
+        // (tests/it/journal.rs) and replica cases, which ask for it.
         map.entry("PARPARCHIK_MANIFEST_COMPACT_INTERVAL".into())
             .or_insert_with(|| "0".into());
         let config =

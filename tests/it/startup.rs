@@ -2,13 +2,14 @@
 //! in-process S3 server: read the manifests, rebuild from listings when needed, reconcile
 //! with what the buckets hold, write only the manifests that changed, then be ready.
 
-mod common;
-
 use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use common::{MANIFEST, PRIVATE, PUBLIC, S3, Seeder, Service, assert_rfc3339_utc, metric};
+use crate::support::common::metric;
+use crate::support::common::{
+    self, MANIFEST, PRIVATE, PUBLIC, S3, Seeder, Service, assert_rfc3339_utc,
+};
 use parparchik::metrics::Metrics;
 use parparchik::s3::client::ClientSettings;
 use parparchik::s3::{Endpoint, S3Client};

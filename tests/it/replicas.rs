@@ -2,13 +2,12 @@
 //! the other writer's changes, and the periodic re-sync that makes every replica follow
 //! what the buckets hold.
 
-mod common;
-
 use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use common::{MANIFEST, PRIVATE, PUBLIC, S3, Seeder, Service, metric};
+use crate::support::common::metric;
+use crate::support::common::{self, MANIFEST, PRIVATE, PUBLIC, S3, Seeder, Service};
 use parparchik::storage::sync::sync;
 use rusty_s3::S3Action;
 use rusty_s3::actions::ListObjectsV2;
