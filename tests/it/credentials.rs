@@ -7,11 +7,11 @@ use std::sync::atomic::Ordering;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use crate::support::common::metric;
 use crate::support::common::{
     ACCESS_KEY, PRIVATE, PUBLIC, SECRET_KEY, Seeder, Service, two_bucket_env,
 };
 use crate::support::credential_doubles::{self, Issuer, ROLE_ARN};
+use testkit::metric;
 
 /// The local S3 with a table of extra keys the doubles fill.
 struct S3 {

@@ -5,10 +5,10 @@
 
 use std::time::{Duration, Instant};
 
-use crate::support::common::metric;
 use crate::support::common::{self, PRIVATE, PUBLIC, S3, Service};
 use local_s3::{Delivery, NotifyTarget};
 use serde_json::json;
+use testkit::metric;
 
 const TOKEN: &str = "events-token-0123456789abcdef";
 

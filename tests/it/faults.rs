@@ -7,10 +7,10 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use crate::support::common::metric;
 use crate::support::common::{self, MANIFEST, PRIVATE, PUBLIC, S3, SECRET_KEY, Service};
 use crate::support::fault::{Fault, Proxy};
 use serde_json::Value;
+use testkit::metric;
 
 /// Files seeded before start: `(bucket, key)`.
 const FILES: [(&str, &str); 4] = [

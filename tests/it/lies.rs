@@ -8,9 +8,9 @@
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
-use crate::support::common::metric;
 use crate::support::common::{self, MANIFEST, PRIVATE, PUBLIC, S3, Service};
 use crate::support::fault::{Fault, Proxy};
+use testkit::metric;
 
 const BULK: usize = 20_000;
 

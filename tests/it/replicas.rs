@@ -6,12 +6,12 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use crate::support::common::metric;
 use crate::support::common::{self, MANIFEST, PRIVATE, PUBLIC, S3, Seeder, Service};
 use parparchik::storage::sync::sync;
 use rusty_s3::S3Action;
 use rusty_s3::actions::ListObjectsV2;
 use serde_json::{Value, json};
+use testkit::metric;
 
 const BUCKETS: [&str; 2] = [PUBLIC, PRIVATE];
 const CONFLICTS: &str = "parparchik_manifest_write_conflicts_total";

@@ -6,7 +6,6 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use crate::support::common::metric;
 use crate::support::common::{
     self, MANIFEST, PRIVATE, PUBLIC, S3, Seeder, Service, assert_rfc3339_utc,
 };
@@ -15,6 +14,7 @@ use parparchik::s3::client::ClientSettings;
 use parparchik::s3::{Endpoint, S3Client};
 use parparchik::sigv4::Credentials;
 use serde_json::{Value, json};
+use testkit::metric;
 
 /// What a bucket holds: key → (size, last_modified as RFC 3339 UTC).
 type Holdings = BTreeMap<String, (u64, String)>;
