@@ -4,7 +4,7 @@
 # 1. Schemas: compose.yaml against the Compose specification, every manifest under
 #    deploy/kubernetes against the Kubernetes schemas (tools pinned, installed in a
 #    throwaway virtual environment); a deliberately broken copy of each must fail.
-#    (Variables and probe paths are checked by `cargo test --test deployment`.)
+#    (Variables and probe paths are checked by `cargo test --test it deployment::`.)
 # 2. What the Containerfile assumes of the binary: it runs as a numeric non-root user
 #    (65532, as the image does) with a read-only working directory and no HOME, becomes
 #    ready against an S3, and `parparchik healthcheck` exits 0 against the running

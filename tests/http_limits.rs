@@ -2,13 +2,17 @@
 //! from outside: raw HTTP and environment variables, `run` with a shutdown signal the
 //! test controls, and for the log the real binary.
 
+// The harness shared with `tests/it`; this binary uses only part of it.
+#[allow(dead_code)]
+#[path = "it/support/common.rs"]
 mod common;
 
 use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use common::{PUBLIC, S3, Service, metric};
+use common::{PUBLIC, S3, Service};
+use testkit::metric;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpSocket, TcpStream};
 

@@ -155,13 +155,7 @@ async fn run(
                 ready.err().unwrap_or_default(),
             );
             if ready_ok {
-                let seed = s3::Seeder::new(
-                    &endpoint,
-                    &settings.region,
-                    &settings.access_key,
-                    &settings.secret_key,
-                    settings.session_token.as_deref(),
-                );
+                let seed = seeder(&endpoint, settings);
                 let ctx = seed.and_then(|seed| {
                     scenarios::Ctx::new(
                         &service.base,
@@ -193,4 +187,19 @@ async fn run(
         s3.stop().await;
     }
     log
+}
+
+/// The S3 client that seeds and inspects the buckets, with the suite's credentials.
+fn seeder(endpoint: &str, settings: &Settings) -> Result<testkit::Seeder, String> {
+    let (access, secret) = (&settings.access_key, &settings.secret_key);
+    let creds = match settings.session_token.as_deref() {
+        Some(t) => rusty_s3::Credentials::new_with_token(access, secret, t),
+        None => rusty_s3::Credentials::new(access, secret),
+    };
+    // A real network: a request that hangs is a failed check, not a hung run.
+    let http = reqwest::Client::builder()
+        .timeout(Duration::from_secs(30))
+        .build()
+        .map_err(|e| format!("HTTP client: {e}"))?;
+    testkit::Seeder::new(endpoint, &settings.region, creds, http)
 }

@@ -13,7 +13,8 @@ use reqwest::Method;
 use serde_json::{Value, json};
 
 use crate::report::Report;
-use crate::s3::{Seeder, form_encode, manifest_keys, path_encode};
+use crate::s3::{form_encode, manifest_keys, path_encode};
+use testkit::{Seeder, is_rfc3339_utc, metric};
 
 mod browse;
 
@@ -211,7 +212,7 @@ impl Ctx {
         manifest_key: &str,
         prefix: &str,
     ) -> Result<Vec<String>, String> {
-        let m = self.seed.manifest(bucket, manifest_key).await?;
+        let m = self.seed.get_json(bucket, manifest_key).await?;
         let mut keys: Vec<String> = manifest_keys(m.as_ref())
             .into_iter()
             .filter(|k| k.starts_with(prefix))
@@ -354,33 +355,6 @@ fn percent_decode(s: &str) -> Option<String> {
         }
     }
     String::from_utf8(out).ok()
-}
-
-/// The value of the series `name{labels}` (or `name`) in Prometheus text.
-fn metric(text: &str, series: &str) -> Option<f64> {
-    text.lines()
-        .find_map(|l| l.strip_prefix(series)?.strip_prefix(' '))
-        .and_then(|v| v.trim().parse().ok())
-}
-
-/// `2026-05-05T10:00:00Z` (fractional seconds tolerated).
-fn is_rfc3339_utc(s: &str) -> bool {
-    let b = s.as_bytes();
-    let digits =
-        |r: std::ops::Range<usize>| b.get(r).is_some_and(|d| d.iter().all(u8::is_ascii_digit));
-    b.len() >= 20
-        && digits(0..4)
-        && b[4] == b'-'
-        && digits(5..7)
-        && b[7] == b'-'
-        && digits(8..10)
-        && b[10] == b'T'
-        && digits(11..13)
-        && b[13] == b':'
-        && digits(14..16)
-        && b[16] == b':'
-        && digits(17..19)
-        && s.ends_with('Z')
 }
 
 /// Runs every scenario; a scenario cut short is one failure.
@@ -684,7 +658,7 @@ async fn manifest_scenario(ctx: &Ctx, r: &mut Report) -> Outcome {
         resp.status == 200 && resp.json()["file"]["bucket"] == private,
         resp.brief(),
     );
-    let m = ctx.seed.manifest(private, &priv_m).await?;
+    let m = ctx.seed.get_json(private, &priv_m).await?;
     r.check(
         &format!("manifest: {private}/{priv_m} is version 1 of bucket {private}"),
         m.as_ref()

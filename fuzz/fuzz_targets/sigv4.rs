@@ -77,7 +77,7 @@ fuzz_target!(|data: &[u8]| {
     assert_eq!(canonical_query(&reversed), q);
 
     // Canonical headers: lower-case names, sorted, one line each. Checked for what HTTP
-    // can carry (token names; values without CR or LF, see tests/fuzz_regressions.rs);
+    // can carry (token names; values without CR or LF, see tests/it/fuzz_regressions.rs);
     // anything else only must not panic.
     let _ = canonical_headers(&pairs);
     let is_token = |n: &str| {

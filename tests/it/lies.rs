@@ -5,14 +5,12 @@
 //! do not exist. Also: routes that stick (a relocation lasts through `/list`, syncs and
 //! restarts) and the guard against one listing removing most of a bucket.
 
-mod common;
-mod fault;
-
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
-use common::{MANIFEST, PRIVATE, PUBLIC, S3, Service, metric};
-use fault::{Fault, Proxy};
+use crate::support::common::{self, MANIFEST, PRIVATE, PUBLIC, S3, Service};
+use crate::support::fault::{Fault, Proxy};
+use testkit::metric;
 
 const BULK: usize = 20_000;
 

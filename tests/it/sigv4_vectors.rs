@@ -12,8 +12,6 @@
 //! signer adds, or the parameters of the presigned query. How each case maps onto
 //! `Mode` is explained in `sigv4-vectors/README.md`.
 
-mod common_sigv4;
-
 mod sigv4 {
     use std::path::{Path, PathBuf};
 
@@ -25,7 +23,7 @@ mod sigv4 {
     use time::OffsetDateTime;
     use time::format_description::well_known::Rfc3339;
 
-    use crate::common_sigv4::*;
+    use crate::support::sigv4::*;
 
     // ------------------------------------------------------------------ shared helpers
 
@@ -566,13 +564,13 @@ mod sigv4 {
                     $(#[$attr])*
                     #[test]
                     fn header() {
-                        crate::sigv4::run_v4($dir, crate::sigv4::Location::Header);
+                        crate::sigv4_vectors::sigv4::run_v4($dir, crate::sigv4_vectors::sigv4::Location::Header);
                     }
 
                     $(#[$attr])*
                     #[test]
                     fn query() {
-                        crate::sigv4::run_v4($dir, crate::sigv4::Location::Query);
+                        crate::sigv4_vectors::sigv4::run_v4($dir, crate::sigv4_vectors::sigv4::Location::Query);
                     }
                 }
             )*
@@ -636,7 +634,10 @@ mod sigv4 {
             /// `/test/@connections/JBDvjfGEIAMCERw%3D`: `%3D` is signed as `%253D`.
             #[test]
             fn header() {
-                crate::sigv4::run_v4_legacy("double-encode-path", "20210511T154045Z");
+                crate::sigv4_vectors::sigv4::run_v4_legacy(
+                    "double-encode-path",
+                    "20210511T154045Z",
+                );
             }
         }
 
@@ -644,7 +645,7 @@ mod sigv4 {
             /// A Lambda ARN in the path: every `%3A` is signed as `%253A`.
             #[test]
             fn header() {
-                crate::sigv4::run_v4_legacy("double-url-encode", "20210511T154045Z");
+                crate::sigv4_vectors::sigv4::run_v4_legacy("double-url-encode", "20210511T154045Z");
             }
         }
 

@@ -1,12 +1,10 @@
 //! Hostile input: the catalogue in `tests/data/bad-requests/catalogue.tsv` sent as raw
 //! bytes, a slowloris client, and a crowd of idle connections.
 
-mod common;
-
 use std::fmt;
 use std::time::{Duration, Instant};
 
-use common::{PRIVATE, PUBLIC, S3, Service};
+use crate::support::common::{PRIVATE, PUBLIC, S3, Service};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 

@@ -1,7 +1,6 @@
 //! Test harness: an in-process S3 server (`local-s3`, which verifies every signature),
 //! an independent S3 client to seed and inspect buckets (`rusty-s3`, so a bug in the
 //! project's signer cannot hide itself), and the service itself on a free port.
-#![allow(dead_code)]
 
 use std::collections::{BTreeMap, HashMap};
 use std::net::SocketAddr;
@@ -10,7 +9,7 @@ use std::time::{Duration, Instant};
 
 use parparchik::app::App;
 use parparchik::config::Config;
-use rusty_s3::{Bucket, S3Action, UrlStyle};
+use rusty_s3::Bucket;
 
 pub(crate) const ACCESS_KEY: &str = "test-access-key";
 pub(crate) const SECRET_KEY: &str = "test-secret-key-0123456789";
@@ -103,93 +102,55 @@ impl S3 {
     }
 }
 
-/// An S3 client independent of the project's signer.
+/// An S3 client independent of the project's signer (the shared one, with the harness's
+/// credentials), which panics on any failure as a test should.
 #[derive(Clone)]
-pub(crate) struct Seeder {
-    endpoint: url::Url,
-    creds: rusty_s3::Credentials,
-    http: reqwest::Client,
-}
-
-const SIGN_FOR: Duration = Duration::from_secs(600);
+pub(crate) struct Seeder(testkit::Seeder);
 
 impl Seeder {
     pub(crate) fn new(endpoint: &str) -> Seeder {
-        Seeder {
-            endpoint: endpoint.parse().expect("endpoint URL"),
-            creds: rusty_s3::Credentials::new(ACCESS_KEY, SECRET_KEY),
-            http: reqwest::Client::new(),
-        }
+        let creds = rusty_s3::Credentials::new(ACCESS_KEY, SECRET_KEY);
+        Seeder(
+            testkit::Seeder::new(endpoint, "us-east-1", creds, reqwest::Client::new())
+                .expect("endpoint URL"),
+        )
     }
 
     /// The bucket, path-style at this endpoint, for rusty-s3 actions.
     pub(crate) fn bucket(&self, name: &str) -> Bucket {
-        Bucket::new(
-            self.endpoint.clone(),
-            UrlStyle::Path,
-            name.to_owned(),
-            "us-east-1",
-        )
-        .expect("bucket")
+        self.0.bucket(name).expect("bucket")
     }
 
     pub(crate) async fn put(&self, bucket: &str, key: &str, body: impl Into<Vec<u8>>) {
-        let url = self
-            .bucket(bucket)
-            .put_object(Some(&self.creds), key)
-            .sign(SIGN_FOR);
-        let r = self
-            .http
-            .put(url)
-            .body(body.into())
-            .send()
+        let body: Vec<u8> = body.into();
+        self.0
+            .put(bucket, key, &body)
             .await
-            .expect("PUT sent");
-        assert!(
-            r.status().is_success(),
-            "PUT {bucket}/{key}: {}",
-            r.status()
-        );
+            .unwrap_or_else(|e| panic!("{e}"));
     }
 
     pub(crate) async fn get(&self, bucket: &str, key: &str) -> Option<Vec<u8>> {
-        let url = self
-            .bucket(bucket)
-            .get_object(Some(&self.creds), key)
-            .sign(SIGN_FOR);
-        let r = self.http.get(url).send().await.expect("GET sent");
-        if r.status() == 404 {
-            return None;
-        }
-        assert!(
-            r.status().is_success(),
-            "GET {bucket}/{key}: {}",
-            r.status()
-        );
-        Some(r.bytes().await.expect("body").to_vec())
+        self.0
+            .get(bucket, key)
+            .await
+            .unwrap_or_else(|e| panic!("{e}"))
     }
 
     pub(crate) async fn delete(&self, bucket: &str, key: &str) {
-        let url = self
-            .bucket(bucket)
-            .delete_object(Some(&self.creds), key)
-            .sign(SIGN_FOR);
-        let r = self.http.delete(url).send().await.expect("DELETE sent");
-        assert!(
-            r.status().is_success(),
-            "DELETE {bucket}/{key}: {}",
-            r.status()
-        );
+        self.0
+            .delete(bucket, key)
+            .await
+            .unwrap_or_else(|e| panic!("{e}"));
     }
 
     /// This client's credentials, for rusty-s3 actions.
     pub(crate) fn credentials(&self) -> &rusty_s3::Credentials {
-        &self.creds
+        self.0.credentials()
     }
 
     /// The HTTP client the signed URLs are sent with.
     pub(crate) fn http(&self) -> &reqwest::Client {
-        &self.http
+        self.0.http()
     }
 
     /// Puts `keys` (body = key) into `bucket` with at most `workers` requests in flight.
@@ -225,9 +186,10 @@ impl Seeder {
 
     /// The manifest object of `bucket` as it is, parsed, or `None` if absent.
     pub(crate) async fn manifest_object(&self, bucket: &str) -> Option<serde_json::Value> {
-        self.get(bucket, MANIFEST)
+        self.0
+            .get_json(bucket, MANIFEST)
             .await
-            .map(|b| serde_json::from_slice(&b).expect("manifest is JSON"))
+            .unwrap_or_else(|e| panic!("{e}"))
     }
 
     /// What the service saved for `bucket`: its manifest with the journal records after
@@ -280,27 +242,10 @@ impl Seeder {
 
     /// Every key in `bucket` that starts with `prefix`.
     pub(crate) async fn list_keys(&self, bucket: &str, prefix: &str) -> Vec<String> {
-        let b = self.bucket(bucket);
-        let mut out = Vec::new();
-        let mut token: Option<String> = None;
-        loop {
-            let mut action = b.list_objects_v2(Some(&self.creds));
-            action.with_prefix(prefix);
-            if let Some(t) = &token {
-                action.with_continuation_token(t.clone());
-            }
-            let url = action.sign(SIGN_FOR);
-            let r = self.http.get(url).send().await.expect("LIST sent");
-            assert!(r.status().is_success(), "LIST {bucket}: {}", r.status());
-            let text = r.text().await.expect("listing body");
-            let page =
-                rusty_s3::actions::ListObjectsV2::parse_response(&text).expect("listing parses");
-            out.extend(page.contents.into_iter().map(|c| c.key));
-            match page.next_continuation_token {
-                Some(t) => token = Some(t),
-                None => return out,
-            }
-        }
+        self.0
+            .list_keys(bucket, prefix)
+            .await
+            .unwrap_or_else(|e| panic!("{e}"))
     }
 
     /// Keys listed in `bucket`'s manifest, sorted.
@@ -358,7 +303,7 @@ impl Service {
             .or_insert_with(|| "0".into());
         // Most suites check the manifest object itself right after a change: without a
         // journal it is written whole every time. The journal has its own suite
-        // (tests/journal.rs) and replica cases, which ask for it.
+        // (tests/it/journal.rs) and replica cases, which ask for it.
         map.entry("PARPARCHIK_MANIFEST_COMPACT_INTERVAL".into())
             .or_insert_with(|| "0".into());
         let config =
@@ -469,16 +414,6 @@ impl Service {
     }
 }
 
-/// The value of a metric line `name{labels} value` (or `name value`).
-pub(crate) fn metric(text: &str, series: &str) -> Option<f64> {
-    text.lines()
-        .find_map(|l| {
-            l.strip_prefix(series)
-                .and_then(|rest| rest.strip_prefix(' '))
-        })
-        .and_then(|v| v.trim().parse().ok())
-}
-
 /// Sends `request` as raw bytes (nothing normalised, as a hostile client would) and
 /// returns the status code and body of the answer, or `None` if the connection closed
 /// without one.
@@ -500,13 +435,8 @@ pub(crate) async fn raw(base: &str, request: &[u8]) -> Option<(u16, String)> {
 
 /// Asserts the entry timestamp form of the contract: `YYYY-MM-DDTHH:MM:SSZ`.
 pub(crate) fn assert_rfc3339_utc(value: &str) {
-    let ok = value.len() == 20
-        && value.bytes().enumerate().all(|(i, b)| match i {
-            4 | 7 => b == b'-',
-            10 => b == b'T',
-            13 | 16 => b == b':',
-            19 => b == b'Z',
-            _ => b.is_ascii_digit(),
-        });
-    assert!(ok, "not YYYY-MM-DDTHH:MM:SSZ: {value:?}");
+    assert!(
+        testkit::is_rfc3339_utc(value),
+        "not YYYY-MM-DDTHH:MM:SSZ: {value:?}"
+    );
 }

@@ -2,9 +2,7 @@
 //! per-response nonce in its policy, the same API-key rule as `/list`, and off when
 //! `PARPARCHIK_BROWSE=off`. (The page in a real browser: the e2e suite.)
 
-mod common;
-
-use common::{PRIVATE, PUBLIC, S3, Service};
+use crate::support::common::{PRIVATE, PUBLIC, S3, Service};
 
 async fn seeded() -> S3 {
     let s3 = S3::two_buckets().await;

@@ -3,15 +3,13 @@
 //! `sigv4-vectors/s3-examples/<example>/`; `sigv4-vectors/README.md` names the pages they
 //! come from.
 
-mod common_sigv4;
-
 mod sigv4 {
     use parparchik::sigv4::{Credentials, Mode, PayloadHash, Request, Signer, sha256_hex};
     use serde::Deserialize;
     use time::OffsetDateTime;
     use time::format_description::well_known::Rfc3339;
 
-    use crate::common_sigv4::*;
+    use crate::support::sigv4::*;
 
     const EXAMPLES: &str = "s3-examples";
 
@@ -184,7 +182,7 @@ mod sigv4 {
                 /// Every example folder has its test, and every listed example is on disk.
                 #[test]
                 fn every_example_folder_has_a_test() {
-                    let root = crate::common_sigv4::vectors_dir().join(super::EXAMPLES);
+                    let root = crate::support::sigv4::vectors_dir().join(super::EXAMPLES);
                     let mut on_disk: Vec<String> = std::fs::read_dir(root)
                         .expect("s3-examples present")
                         .map(|e| e.expect("dir entry"))

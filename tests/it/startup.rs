@@ -2,19 +2,20 @@
 //! in-process S3 server: read the manifests, rebuild from listings when needed, reconcile
 //! with what the buckets hold, write only the manifests that changed, then be ready.
 
-mod common;
-
 use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use common::{MANIFEST, PRIVATE, PUBLIC, S3, Seeder, Service, assert_rfc3339_utc, metric};
+use crate::support::common::{
+    self, MANIFEST, PRIVATE, PUBLIC, S3, Seeder, Service, assert_rfc3339_utc,
+};
 use parparchik::config::BucketId;
 use parparchik::metrics::Metrics;
 use parparchik::s3::client::ClientSettings;
 use parparchik::s3::{Endpoint, S3Client};
 use parparchik::sigv4::Credentials;
 use serde_json::{Value, json};
+use testkit::metric;
 
 /// What a bucket holds: key → (size, last_modified as RFC 3339 UTC).
 type Holdings = BTreeMap<String, (u64, String)>;

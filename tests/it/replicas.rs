@@ -2,17 +2,16 @@
 //! the other writer's changes, and the periodic re-sync that makes every replica follow
 //! what the buckets hold.
 
-mod common;
-
 use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use common::{MANIFEST, PRIVATE, PUBLIC, S3, Seeder, Service, metric};
+use crate::support::common::{self, MANIFEST, PRIVATE, PUBLIC, S3, Seeder, Service};
 use parparchik::coordinator::sync::resync;
 use rusty_s3::S3Action;
 use rusty_s3::actions::ListObjectsV2;
 use serde_json::{Value, json};
+use testkit::metric;
 
 const BUCKETS: [&str; 2] = [PUBLIC, PRIVATE];
 const CONFLICTS: &str = "parparchik_manifest_write_conflicts_total";

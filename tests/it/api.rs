@@ -1,10 +1,9 @@
 //! The HTTP API end to end against the in-process S3 server, following redirects with a
 //! real client and downloading the bytes.
 
-mod common;
-
-use common::{MANIFEST, PRIVATE, PUBLIC, S3, Service, metric};
+use crate::support::common::{self, MANIFEST, PRIVATE, PUBLIC, S3, Service};
 use serde_json::json;
+use testkit::metric;
 
 /// The Lua edition's end-to-end flow.
 #[tokio::test]

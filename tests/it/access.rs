@@ -1,8 +1,6 @@
 //! Access control: API keys and the per-client rate limit (both off by default).
 
-mod common;
-
-use common::{PUBLIC, S3, Service};
+use crate::support::common::{PUBLIC, S3, Service};
 use serde_json::json;
 
 #[tokio::test]

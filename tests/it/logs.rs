@@ -2,12 +2,10 @@
 //! every line on stderr is one JSON object; request lines carry their fields and the
 //! request id the answer's `X-Request-Id` names; no secret, signature or `Location`.
 
-mod common;
-
 use std::process::Stdio;
 use std::time::{Duration, Instant};
 
-use common::{PRIVATE, PUBLIC, S3, SECRET_KEY, two_bucket_env};
+use crate::support::common::{PRIVATE, PUBLIC, S3, SECRET_KEY, two_bucket_env};
 
 fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0")

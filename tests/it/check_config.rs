@@ -3,9 +3,7 @@
 //! exit 1 naming the problem with wrong credentials or a missing bucket; never a secret
 //! in the output.
 
-mod common;
-
-use common::{ACCESS_KEY, PRIVATE, PUBLIC, S3, SECRET_KEY, two_bucket_env};
+use crate::support::common::{self, ACCESS_KEY, PRIVATE, PUBLIC, S3, SECRET_KEY, two_bucket_env};
 
 /// Runs `parparchik check-config` with exactly `env` (nothing inherited).
 async fn check_config(env: Vec<(String, String)>) -> (Option<i32>, String, String) {

@@ -3,11 +3,9 @@
 //! registry, and a replica that slept through compactions never writes a record that
 //! would be lost.
 
-mod common;
-
 use std::time::{Duration, Instant};
 
-use common::{MANIFEST, PRIVATE, PUBLIC, S3, Service};
+use crate::support::common::{self, MANIFEST, PRIVATE, PUBLIC, S3, Service};
 use parparchik::registry::journal;
 
 const JOURNAL: &str = ".parparchik/files.json.journal/";

@@ -5,10 +5,8 @@
 //! - every canonical path and query is made only of unreserved bytes, its separators, and
 //!   `%XX` escapes with upper-case hex digits.
 //!
-//! The decoder used to check them is the test loader's (`tests/common_sigv4`), written
+//! The decoder used to check them is the test loader's (`tests/it/support/sigv4.rs`), written
 //! independently of `src/sigv4/encode.rs`.
-
-mod common_sigv4;
 
 mod sigv4 {
     mod props {
@@ -18,7 +16,7 @@ mod sigv4 {
         use proptest::prelude::*;
         use time::macros::datetime;
 
-        use crate::common_sigv4::{decode_query, percent_decode};
+        use crate::support::sigv4::{decode_query, percent_decode};
 
         fn is_unreserved(b: u8) -> bool {
             b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_' | b'~')

@@ -2,7 +2,6 @@
 //! an STS answering `AssumeRoleWithWebIdentity` with the documented XML (and registering
 //! the credentials it issues with the local S3, which then verifies them), a container
 //! credentials endpoint that checks the authorization token, and an IMDSv2 endpoint.
-#![allow(dead_code)]
 
 use std::collections::HashMap;
 use std::net::SocketAddr;

@@ -2,9 +2,7 @@
 //! `X-Forwarded-For` names the client only when a trusted proxy sends it. (The bounds of
 //! the limiter's map are unit tests in `src/http/access.rs`.)
 
-mod common;
-
-use common::{S3, Service};
+use crate::support::common::{S3, Service};
 
 async fn status(svc: &Service, key: Option<&str>, forwarded: Option<&str>) -> u16 {
     let mut r = svc.http.get(svc.url("/status"));

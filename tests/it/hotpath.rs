@@ -1,10 +1,8 @@
 //! The redirect hot path: the verification window.
 
-mod common;
-
 use std::time::Duration;
 
-use common::{PRIVATE, PUBLIC, S3, Service};
+use crate::support::common::{PRIVATE, PUBLIC, S3, Service};
 
 #[tokio::test]
 async fn verification_window_skips_s3_inside_and_checks_after() {

@@ -2,14 +2,12 @@
 //! verifies every signature. Objects are seeded and checked with the harness's
 //! independent client (`rusty-s3`), so neither side can hide a bug of the other.
 
-mod common;
-
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use crate::support::common::{self, PRIVATE, PUBLIC, S3};
 use bytes::Bytes;
-use common::{PRIVATE, PUBLIC, S3};
 use parparchik::metrics::{Metrics, S3Op};
 use parparchik::s3::client::ClientSettings;
 use parparchik::s3::{Endpoint, PutCondition, S3Client, S3Error};

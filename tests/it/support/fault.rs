@@ -14,7 +14,6 @@
 //! proxy.set(Fault::Reset.times(2));                 // the next two requests
 //! proxy.set(Fault::Pass);                           // healthy again
 //! ```
-#![allow(dead_code)]
 
 use std::io;
 use std::net::SocketAddr;

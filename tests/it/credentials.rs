@@ -3,15 +3,15 @@
 //! order, refresh under traffic, token-file rotation, fallback while a refresh fails,
 //! and presigned URLs that never outlive their credentials.
 
-mod common;
-mod credential_doubles;
-
 use std::sync::atomic::Ordering;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use common::{ACCESS_KEY, PRIVATE, PUBLIC, SECRET_KEY, Seeder, Service, metric, two_bucket_env};
-use credential_doubles::{Issuer, ROLE_ARN};
+use crate::support::common::{
+    ACCESS_KEY, PRIVATE, PUBLIC, SECRET_KEY, Seeder, Service, two_bucket_env,
+};
+use crate::support::credential_doubles::{self, Issuer, ROLE_ARN};
+use testkit::metric;
 
 /// The local S3 with a table of extra keys the doubles fill.
 struct S3 {

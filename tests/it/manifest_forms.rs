@@ -2,9 +2,7 @@
 //! edition of parparchik wrote (or that must be refused), and one test per file pinning
 //! exactly what `manifest::parse` makes of it. Plus a render → parse round trip.
 
-mod common;
-
-use common::{MANIFEST, PRIVATE, PUBLIC};
+use crate::support::common::{MANIFEST, PRIVATE, PUBLIC};
 use parparchik::config::{BucketConfig, BucketId};
 use parparchik::registry::Entry;
 use parparchik::registry::manifest::{self, ManifestEntry, ManifestError};

@@ -3,11 +3,9 @@
 //! `PARPARCHIK_S3_CA_FILE` or `SSL_CERT_FILE`, refused for a host name the certificate
 //! does not carry. Verification cannot be switched off, so there is no such case.
 
-mod common;
-
 use std::time::{Duration, Instant};
 
-use common::{ACCESS_KEY, PRIVATE, PUBLIC, SECRET_KEY, Service, two_bucket_env};
+use crate::support::common::{ACCESS_KEY, PRIVATE, PUBLIC, SECRET_KEY, Service, two_bucket_env};
 use rcgen::{BasicConstraints, CertificateParams, DnType, IsCa, Issuer, KeyPair, KeyUsagePurpose};
 
 struct Pki {

@@ -3,16 +3,14 @@
 //! slow, flapping, and a manifest write that fails. The service sits behind the proxy;
 //! the tests seed and inspect the buckets directly, never through it.
 
-mod common;
-mod fault;
-
 use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use common::{MANIFEST, PRIVATE, PUBLIC, S3, SECRET_KEY, Service, metric};
-use fault::{Fault, Proxy};
+use crate::support::common::{self, MANIFEST, PRIVATE, PUBLIC, S3, SECRET_KEY, Service};
+use crate::support::fault::{Fault, Proxy};
 use serde_json::Value;
+use testkit::metric;
 
 /// Files seeded before start: `(bucket, key)`.
 const FILES: [(&str, &str); 4] = [
@@ -562,7 +560,7 @@ async fn flapping_s3_under_load_short() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-#[ignore = "long: run with cargo test --test faults -- --ignored"]
+#[ignore = "long: run with cargo test --test it faults:: -- --ignored"]
 async fn flapping_s3_under_load_for_a_minute() {
     flapping_for(Duration::from_secs(60)).await;
 }
@@ -582,14 +580,13 @@ async fn failed_manifest_write_is_logged_and_retried_with_the_next_change() {
         return manifest_write_scenario().await;
     }
     let exe = std::env::current_exe().expect("test binary");
+    // The harness names a test by its path below the crate root (`faults::...`).
+    let module = module_path!().split_once("::").map_or("", |(_, m)| m);
+    let name =
+        format!("{module}::failed_manifest_write_is_logged_and_retried_with_the_next_change");
     let out = tokio::task::spawn_blocking(move || {
         std::process::Command::new(exe)
-            .args([
-                "failed_manifest_write_is_logged_and_retried_with_the_next_change",
-                "--exact",
-                "--nocapture",
-                "--test-threads=1",
-            ])
+            .args([name.as_str(), "--exact", "--nocapture", "--test-threads=1"])
             .env(CHILD, "1")
             .output()
     })

@@ -3,13 +3,12 @@
 //! keeps routes fresh without `/update`; hand-made bodies cover duplicates, reordering,
 //! replays, authentication and limits.
 
-mod common;
-
 use std::time::{Duration, Instant};
 
-use common::{PRIVATE, PUBLIC, S3, Service, metric};
+use crate::support::common::{self, PRIVATE, PUBLIC, S3, Service};
 use local_s3::{Delivery, NotifyTarget};
 use serde_json::json;
+use testkit::metric;
 
 const TOKEN: &str = "events-token-0123456789abcdef";
 
@@ -464,7 +463,7 @@ fn sns_signer(
 ) {
     use rcgen::{BasicConstraints, CertificateParams, IsCa, Issuer, KeyPair, KeyUsagePurpose};
     use rustls_pki_types::pem::PemObject;
-    const RSA_KEY: &str = include_str!("../src/events/testdata/sns-test-rsa-key.pem");
+    const RSA_KEY: &str = include_str!("../../src/events/testdata/sns-test-rsa-key.pem");
     let ca_key = KeyPair::generate().unwrap();
     let mut ca = CertificateParams::new(Vec::<String>::new()).unwrap();
     ca.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);

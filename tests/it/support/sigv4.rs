@@ -7,7 +7,6 @@
 //! bodies without a final newline.
 
 // Each test binary uses a different subset of these helpers.
-#![allow(dead_code)]
 
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
