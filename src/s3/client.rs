@@ -850,7 +850,7 @@ pub enum Evidence {
 /// Which page of a listing to ask for.
 #[derive(Clone, Copy, Debug)]
 pub struct ListPageRequest<'a> {
-    pub continuation_token: Option<&'a str>,
+    pub(crate) continuation_token: Option<&'a str>,
     pub start_after: Option<&'a str>,
     pub max_keys: u32,
     /// Groups keys by what precedes the first delimiter after the prefix into

@@ -83,7 +83,7 @@ pub struct CanonicalRequest {
     pub headers: String,
     /// `name;name;…`
     pub signed_headers: String,
-    pub payload_hash: String,
+    pub(crate) payload_hash: String,
 }
 
 impl fmt::Display for CanonicalRequest {

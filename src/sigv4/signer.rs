@@ -30,9 +30,9 @@ pub struct Request<'a> {
 #[derive(Clone, Debug)]
 pub struct SignedHeaders {
     pub authorization: String,
-    pub x_amz_date: String,
+    pub(crate) x_amz_date: String,
     pub x_amz_content_sha256: Option<String>,
-    pub x_amz_security_token: Option<String>,
+    pub(crate) x_amz_security_token: Option<String>,
     pub canonical_request: CanonicalRequest,
     pub string_to_sign: String,
     pub signature: String,
