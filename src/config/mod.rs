@@ -69,7 +69,7 @@ pub struct Config {
     /// not with this copy.
     pub credentials: Credentials,
     pub(crate) s3_connect_timeout: Duration,
-    /// Bound on one S3 attempt (there are at most [`Config::s3_attempts`]).
+    /// Bound on one S3 attempt (there are at most `PARPARCHIK_S3_ATTEMPTS`).
     pub s3_timeout: Duration,
     pub(crate) s3_attempts: u32,
     /// 0 = confirm with S3 on every download (the contract's behaviour).
@@ -123,7 +123,7 @@ pub struct StorageSettings {
     /// S3 calls in flight at most.
     pub s3_max_concurrency: usize,
     /// A sync may remove at most this share of a bucket's entries (or
-    /// [`StorageSettings::removal_floor`], whichever is larger) unless a second complete
+    /// `PARPARCHIK_MAX_REMOVAL_FLOOR` entries, whichever is more) unless a second complete
     /// listing of that bucket confirms it.
     pub removal_share: f64,
     pub(crate) removal_floor: usize,

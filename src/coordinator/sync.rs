@@ -134,12 +134,20 @@ fn listed_entry(app: &App, bucket: BucketId, o: crate::s3::ListedObject) -> Arc<
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum SyncError {
     /// A bucket could not be listed.
-    List { bucket: String, error: S3Error },
+    List {
+        /// The bucket's name.
+        bucket: String,
+        /// What S3 answered.
+        error: S3Error,
+    },
     /// The listing would remove more of a bucket's entries than the removal guard
     /// allows, and a second complete listing did not confirm it.
     RemovalRefused {
+        /// The bucket's name.
         bucket: String,
+        /// Entries the listing no longer showed.
         would_remove: usize,
+        /// Entries the bucket had in the registry.
         entries: usize,
     },
     /// The registry changed, but a manifest could not be written (it is retried).

@@ -6,7 +6,7 @@
 //! load and never take the lock.
 //!
 //! Callers only append to a bounded buffer; a background thread writes it out. Request
-//! lines ([`access`]) wait for the next tick (every 100 ms, or sooner when a batch is
+//! lines (`access`) wait for the next tick (every 100 ms, or sooner when a batch is
 //! large): one `write` per batch instead of one per request, which the benchmark showed
 //! to cost a quarter of redirect throughput. Every other line ([`line`]) wakes the
 //! writer at once. A stalled stderr (a pipe nobody reads) therefore blocks the writer
