@@ -28,14 +28,20 @@ pub struct StorageHealth {
     pub last_error: Option<String>,
 }
 
+/// Everything a request or a background task needs, shared behind one `Arc`.
 pub struct App {
+    /// The configuration read at start; never changed afterwards.
     pub config: Config,
+    /// Every known file and its route, in memory.
     pub registry: Registry,
+    /// The client for `S3_ENDPOINT` (listing, HEAD, manifest reads and writes).
     pub s3: S3Client,
-    pub urls: DownloadUrls,
+    pub(crate) urls: DownloadUrls,
+    /// Counters for `/metrics`, shared with the S3 client and the credentials.
     pub metrics: Arc<Metrics>,
+    /// Per bucket: the manifest as last read or written, and its writer.
     pub manifests: ManifestStore,
-    pub heads: HeadCoalescer,
+    pub(crate) heads: HeadCoalescer,
     /// Keys S3 recently proved missing, per bucket.
     pub misses: MissCache,
     /// When S3 last confirmed a file (ms on [`App::now_ms`]'s clock, plus one), for the
@@ -43,9 +49,11 @@ pub struct App {
     pub confirmed: KeyCache<u64>,
     /// Redirect URLs built for the files people ask for.
     pub redirect_urls: KeyCache<crate::http::handlers::UrlSlot>,
+    /// Serialises syncs and keeps the last one's report for `/status`.
     pub sync: SyncState,
     /// Bucket notifications: last applied event per object, trust per bucket, counters.
     pub events: crate::coordinator::events::EventsState,
+    /// Per-client request limit; `None` when `PARPARCHIK_RATE_LIMIT_PER_SECOND` is unset.
     pub rate_limiter: Option<RateLimiter>,
     /// Ids for requests that bring none (`X-Request-Id`).
     pub request_ids: crate::http::request_id::RequestIds,
@@ -107,6 +115,8 @@ impl From<crate::tls::HttpClientError> for AppError {
 }
 
 impl App {
+    /// Builds the clients and empty state from `config`; nothing is asked of S3 yet.
+    /// Not ready until the registry is rebuilt ([`crate::run`] starts that).
     pub fn new(config: Config) -> Result<Arc<App>, AppError> {
         let metrics = Arc::new(Metrics::default());
         let tls = crate::tls::TlsSettings::load(config.s3_ca_file.as_deref())?;
@@ -205,10 +215,11 @@ impl App {
         hyper::header::HeaderValue::from_str(&capped).unwrap_or_else(|_| configured.clone())
     }
 
-    pub fn set_ready(&self) {
+    pub(crate) fn set_ready(&self) {
         self.ready.store(true, Ordering::Release);
     }
 
+    /// Readiness answers 503 from now on (SIGTERM), so balancers stop sending traffic.
     pub fn begin_shutdown(&self) {
         self.shutting_down.store(true, Ordering::Release);
     }
@@ -218,6 +229,7 @@ impl App {
         u64::try_from(self.started.elapsed().as_millis()).unwrap_or(u64::MAX)
     }
 
+    /// A copy of what `/status` reports about S3.
     pub fn health(&self) -> StorageHealth {
         self.health
             .lock()
@@ -225,7 +237,7 @@ impl App {
             .clone()
     }
 
-    pub fn record_storage_error(&self, error: Option<String>) {
+    pub(crate) fn record_storage_error(&self, error: Option<String>) {
         self.health
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner)
@@ -260,7 +272,7 @@ impl App {
         }
     }
 
-    pub fn bucket_names(&self) -> Vec<&str> {
+    pub(crate) fn bucket_names(&self) -> Vec<&str> {
         self.config
             .buckets
             .iter()

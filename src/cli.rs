@@ -13,7 +13,9 @@ pub enum Command {
     Healthcheck,
     /// `check-config`: validate the environment, show it (secrets masked), try S3.
     CheckConfig,
+    /// `--help`, `-h` or `help`: print [`help_text`].
     Help,
+    /// `--version` or `-V`: print [`version_text`].
     Version,
 }
 
@@ -50,6 +52,8 @@ pub fn version_text() -> String {
     )
 }
 
+/// The `--help` text: usage, then every environment variable with its default and
+/// meaning, from [`VARIABLES`].
 pub fn help_text() -> String {
     let mut out = String::from(
         "parparchik: stable download routes for files in S3 / MinIO buckets.\n\

@@ -5,6 +5,8 @@
 //! `coordinator` (the I/O between registry and S3: locate, sync, persist, start-up),
 //! `http` (routing and handlers on a bare hyper loop), `metrics`, `log`.
 
+#![warn(missing_docs)]
+
 pub mod app;
 pub(crate) mod browse;
 pub mod check;

@@ -10,6 +10,7 @@ use super::BucketConfig;
 pub struct BucketId(usize);
 
 impl BucketId {
+    /// The bucket at `index` in the configuration (not checked against it).
     pub const fn new(index: usize) -> BucketId {
         BucketId(index)
     }

@@ -21,6 +21,8 @@ impl fmt::Debug for EventsToken {
 pub struct HostPattern(Vec<String>);
 
 impl HostPattern {
+    /// `None` unless every label is `*` or letters, digits and `-`, and there are at least
+    /// two; a trailing dot is dropped.
     pub fn parse(s: &str) -> Option<HostPattern> {
         let labels: Vec<String> = s
             .trim()
@@ -36,6 +38,8 @@ impl HostPattern {
         ok.then_some(HostPattern(labels))
     }
 
+    /// Whether `host` has as many labels as the pattern and each matches (a trailing dot
+    /// on `host` ignored).
     pub fn matches(&self, host: &str) -> bool {
         let host = host.trim_end_matches('.');
         let labels: Vec<&str> = host.split('.').collect();
@@ -48,6 +52,7 @@ impl HostPattern {
     }
 }
 
+/// `PARPARCHIK_EVENTS_*`: whether `POST /events` is served, and how.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct EventsSettings {
     /// `None`: the endpoint is off (`/events` is 404).
@@ -74,7 +79,7 @@ impl Default for EventsSettings {
 }
 
 impl EventsSettings {
-    pub fn enabled(&self) -> bool {
+    pub(crate) fn enabled(&self) -> bool {
         self.token.is_some()
     }
 
@@ -83,6 +88,7 @@ impl EventsSettings {
         !self.sns_hosts.is_empty()
     }
 
+    /// Whether `host` matches one of [`EventsSettings::sns_hosts`].
     pub fn sns_host_allowed(&self, host: &str) -> bool {
         self.sns_hosts.iter().any(|p| p.matches(host))
     }

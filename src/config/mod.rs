@@ -17,17 +17,23 @@ use timings::Timings;
 use crate::s3::endpoint::Endpoint;
 use crate::sigv4::Credentials;
 
+/// Where a bucket's manifest is kept when `PARPARCHIK_REGISTRY_MANIFEST_KEY` and the
+/// bucket's own entry in `PARPARCHIK_BUCKETS` name no other key.
 pub const DEFAULT_MANIFEST_KEY: &str = ".parparchik/files.json";
 
 /// One bucket the service serves from. Position in [`Config::buckets`] is its priority.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct BucketConfig {
+    /// The S3 bucket name, as in the routes (`/<name>/<key>`).
     pub name: String,
+    /// The object holding this bucket's manifest (its journal records sit beside it).
     pub manifest_key: String,
+    /// Public buckets are redirected to plain URLs, private ones to presigned URLs.
     pub public: bool,
 }
 
 impl BucketConfig {
+    /// `public` or `private`, as `/list` and `/status` show it.
     pub fn bucket_type(&self) -> &'static str {
         if self.public { "public" } else { "private" }
     }
@@ -43,22 +49,29 @@ impl BucketConfig {
     }
 }
 
+/// The whole configuration, read once from the environment ([`Config::from_env`]).
 #[derive(Clone, Debug)]
 pub struct Config {
     /// In priority order: the first bucket holding a key wins.
     pub buckets: Vec<BucketConfig>,
+    /// Address to listen on (`PARPARCHIK_HOST`, default `0.0.0.0`).
     pub host: String,
+    /// Port to listen on (`PARPARCHIK_PORT`).
     pub port: u16,
     /// What the service talks to.
     pub endpoint: Endpoint,
     /// What redirect URLs name (what clients can reach).
     pub external_endpoint: Endpoint,
+    /// The SigV4 region (`AWS_REGION`, default `us-east-1`).
     pub region: String,
+    /// The keys in `AWS_ACCESS_KEY_ID`, `AWS_SECRET_ACCESS_KEY`, `AWS_SESSION_TOKEN` (empty
+    /// when unset). Requests are signed with what [`Config::credential_chain`] yields,
+    /// not with this copy.
     pub credentials: Credentials,
-    pub s3_connect_timeout: Duration,
-    /// Bound on one S3 attempt (there are at most [`Config::s3_attempts`]).
+    pub(crate) s3_connect_timeout: Duration,
+    /// Bound on one S3 attempt (there are at most `PARPARCHIK_S3_ATTEMPTS`).
     pub s3_timeout: Duration,
-    pub s3_attempts: u32,
+    pub(crate) s3_attempts: u32,
     /// 0 = confirm with S3 on every download (the contract's behaviour).
     pub verify_ttl: Duration,
     /// `None` = periodic re-sync off.
@@ -67,7 +80,7 @@ pub struct Config {
     pub drain_timeout: Duration,
     /// A client that has not sent its whole request head by then is dropped.
     pub header_timeout: Duration,
-    pub presign_expires: u64,
+    pub(crate) presign_expires: u64,
     /// `Cache-Control` of redirect responses.
     pub redirect_cache_control: String,
     /// When not empty, every endpoint but the probes requires one of these keys.
@@ -110,10 +123,10 @@ pub struct StorageSettings {
     /// S3 calls in flight at most.
     pub s3_max_concurrency: usize,
     /// A sync may remove at most this share of a bucket's entries (or
-    /// [`StorageSettings::removal_floor`], whichever is larger) unless a second complete
+    /// `PARPARCHIK_MAX_REMOVAL_FLOOR` entries, whichever is more) unless a second complete
     /// listing of that bucket confirms it.
     pub removal_share: f64,
-    pub removal_floor: usize,
+    pub(crate) removal_floor: usize,
     /// How long a key S3 proved missing is answered 404 without asking again.
     pub miss_ttl: Duration,
     /// Missing keys remembered at most.
@@ -242,8 +255,8 @@ impl fmt::Debug for ApiKeys {
 /// A configuration problem: which variable, and what is wrong with it.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct ConfigError {
-    pub variable: &'static str,
-    pub problem: String,
+    pub(crate) variable: &'static str,
+    pub(crate) problem: String,
 }
 
 impl fmt::Display for ConfigError {
@@ -627,6 +640,7 @@ fn trusted_proxies(
 }
 
 impl Config {
+    /// Reads the process environment; see [`Config::from_lookup`].
     pub fn from_env() -> Result<Config, ConfigError> {
         Config::from_lookup(|name| std::env::var(name).ok())
     }

@@ -6,10 +6,12 @@
 /// One environment variable.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Variable {
+    /// As written in the environment: `PARPARCHIK_PORT`.
     pub name: &'static str,
     /// As a person would write it; `—` when unset means off or not used.
     pub default: &'static str,
-    pub meaning: &'static str,
+    pub(crate) meaning: &'static str,
+    /// Who acts on it (`--help` notes the ones the parser does not read).
     pub read_by: ReadBy,
     /// A secret (key, token): shown masked by `check-config`, never as written.
     pub secret: bool,

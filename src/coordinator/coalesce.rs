@@ -13,7 +13,7 @@ type Answer = Result<ObjectMeta, S3Error>;
 type Slot = Arc<OnceCell<Answer>>;
 
 #[derive(Default)]
-pub struct HeadCoalescer {
+pub(crate) struct HeadCoalescer {
     in_flight: Mutex<HashMap<(BucketId, String), Slot>>,
 }
 
@@ -42,7 +42,7 @@ impl Drop for Owner<'_> {
 impl HeadCoalescer {
     /// Runs `head` unless a check of the same `(bucket, key)` is already in flight, in which
     /// case waits for that one. Returns the answer and whether it was shared.
-    pub async fn run<F, Fut>(&self, bucket: BucketId, key: &str, head: F) -> (Answer, bool)
+    pub(crate) async fn run<F, Fut>(&self, bucket: BucketId, key: &str, head: F) -> (Answer, bool)
     where
         F: FnOnce() -> Fut,
         Fut: Future<Output = Answer>,

@@ -27,12 +27,16 @@ pub struct SyncReport {
     pub outcome: Result<SyncCounts, SyncError>,
 }
 
+/// What a successful sync found.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct SyncCounts {
+    /// Files registered after the sync (one per key).
     pub files: usize,
+    /// Keys found in more than one bucket.
     pub duplicates: usize,
+    /// Objects listed in all buckets, the buckets' own objects excluded.
     pub listed: usize,
-    pub millis: u64,
+    pub(crate) millis: u64,
 }
 
 /// Serialises syncs, and lets a caller that waited for a running sync reuse a sync that
@@ -46,7 +50,7 @@ pub struct SyncState {
 }
 
 impl SyncState {
-    pub fn last_report(&self) -> Option<SyncReport> {
+    pub(crate) fn last_report(&self) -> Option<SyncReport> {
         self.last
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner)
@@ -130,12 +134,20 @@ fn listed_entry(app: &App, bucket: BucketId, o: crate::s3::ListedObject) -> Arc<
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum SyncError {
     /// A bucket could not be listed.
-    List { bucket: String, error: S3Error },
+    List {
+        /// The bucket's name.
+        bucket: String,
+        /// What S3 answered.
+        error: S3Error,
+    },
     /// The listing would remove more of a bucket's entries than the removal guard
     /// allows, and a second complete listing did not confirm it.
     RemovalRefused {
+        /// The bucket's name.
         bucket: String,
+        /// Entries the listing no longer showed.
         would_remove: usize,
+        /// Entries the bucket had in the registry.
         entries: usize,
     },
     /// The registry changed, but a manifest could not be written (it is retried).

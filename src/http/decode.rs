@@ -5,6 +5,7 @@ pub type Reason = &'static str;
 
 use std::borrow::Cow;
 
+/// Longest key accepted, in bytes after decoding (S3's own limit).
 pub const MAX_KEY_BYTES: usize = 1024;
 
 fn hex(b: u8) -> Option<u8> {

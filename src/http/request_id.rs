@@ -5,7 +5,7 @@
 use std::hash::BuildHasher;
 use std::sync::atomic::{AtomicU64, Ordering};
 
-pub const HEADER: &str = "x-request-id";
+pub(crate) const HEADER: &str = "x-request-id";
 
 /// Longest id taken from a client.
 pub const MAX_LEN: usize = 128;
@@ -43,6 +43,7 @@ impl RequestIds {
         RequestIds::with_prefix(prefix)
     }
 
+    /// A fixed prefix (tests, reproducible ids); counting starts at 1.
     pub fn with_prefix(prefix: u64) -> RequestIds {
         RequestIds {
             prefix,
@@ -50,6 +51,7 @@ impl RequestIds {
         }
     }
 
+    /// `<prefix as 16 hex digits>-<counter in hex>`.
     pub fn next(&self) -> String {
         let n = self.next.fetch_add(1, Ordering::Relaxed);
         format!("{:016x}-{n:x}", self.prefix)

@@ -27,31 +27,45 @@ impl BucketRef {
     }
 }
 
+/// What a request path names, before the method or the API key is looked at.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Route {
+    /// `/status`.
     Status,
+    /// `/readiness` (and the contract's spelling `/redines`).
     Readiness,
+    /// `/healthcheck` (and the contract's spelling `/helthcheck`).
     Health,
+    /// `/list`.
     List,
+    /// `/update?filename=<key>`: confirm or find one file in S3 and register it.
     Update,
+    /// `POST /relocate?filename=<key>`: look for a file in every bucket again.
     Relocate,
+    /// `/metrics`.
     Metrics,
     /// `/browse/<folder>`: the folder as decoded (not yet ending in `/`, perhaps).
     Browse {
+        /// Percent-decoded, without the leading `/`.
         folder: String,
     },
     /// `POST /events`: bucket notifications (404 unless enabled).
     Events,
+    /// `/<bucket>/<key>`, or `/public/<key>` and `/private/<key>`.
     Download {
+        /// The bucket, or the kind of bucket, the first segment names.
         bucket: BucketRef,
+        /// Percent-decoded and valid by the contract's key rules.
         key: String,
     },
     /// A download route with a key the contract refuses.
     BadKey(Reason),
+    /// Anything else: 404.
     NotFound,
 }
 
 impl Route {
+    /// The endpoint this route is counted under in metrics.
     pub fn kind(&self) -> EndpointKind {
         match self {
             Route::Status => EndpointKind::Status,
@@ -68,6 +82,9 @@ impl Route {
     }
 }
 
+/// The route for `path` (no query string): fixed endpoints first, then `/browse/…`
+/// unless a bucket is named `browse`, then downloads, where a configured bucket's name
+/// wins over `public` and `private`.
 pub fn route(path: &str, buckets: &[BucketConfig]) -> Route {
     match path {
         "/status" => return Route::Status,

@@ -6,7 +6,7 @@
 //! load and never take the lock.
 //!
 //! Callers only append to a bounded buffer; a background thread writes it out. Request
-//! lines ([`access`]) wait for the next tick (every 100 ms, or sooner when a batch is
+//! lines (`access`) wait for the next tick (every 100 ms, or sooner when a batch is
 //! large): one `write` per batch instead of one per request, which the benchmark showed
 //! to cost a quarter of redirect throughput. Every other line ([`line`]) wakes the
 //! writer at once. A stalled stderr (a pipe nobody reads) therefore blocks the writer
@@ -21,12 +21,14 @@ use std::sync::atomic::{AtomicBool, AtomicU8, AtomicU64, Ordering};
 use std::sync::{Condvar, Mutex, MutexGuard, Once};
 use std::time::{Duration, Instant};
 
-pub use render::{Access, Format, Level, Record};
+pub(crate) use render::{Access, Record};
+pub use render::{Format, Level};
 
 /// What is written: `PARPARCHIK_LOG_FORMAT`, `PARPARCHIK_LOG_LEVEL`,
 /// `PARPARCHIK_ACCESS_LOG`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Settings {
+    /// Text or JSON lines.
     pub format: Format,
     /// The least severe level written.
     pub level: Level,
@@ -69,7 +71,7 @@ struct State {
 }
 
 /// The buffer and its writer. One global instance; tests make their own.
-pub struct Logger {
+pub(crate) struct Logger {
     state: Mutex<State>,
     /// Wakes the writer.
     wake: Condvar,
@@ -86,7 +88,7 @@ pub struct Logger {
 }
 
 impl Logger {
-    pub const fn new(capacity: usize) -> Logger {
+    pub(crate) const fn new(capacity: usize) -> Logger {
         Logger {
             state: Mutex::new(State {
                 text: String::new(),
@@ -108,7 +110,7 @@ impl Logger {
         }
     }
 
-    pub fn configure(&self, settings: Settings) {
+    pub(crate) fn configure(&self, settings: Settings) {
         self.json
             .store(settings.format == Format::Json, Ordering::Relaxed);
         self.level.store(settings.level as u8, Ordering::Relaxed);
@@ -124,7 +126,7 @@ impl Logger {
     }
 
     /// Whether a line of this record's kind is written at all.
-    pub fn enabled(&self, record: &Record<'_>) -> bool {
+    pub(crate) fn enabled(&self, record: &Record<'_>) -> bool {
         match record {
             Record::Message { level, .. } => *level as u8 <= self.level.load(Ordering::Relaxed),
             Record::Access(_) => self.access.load(Ordering::Relaxed),
@@ -139,7 +141,7 @@ impl Logger {
 
     /// Appends one line (unless its level or kind is off), or drops it when the buffer is
     /// full. Never waits for output.
-    pub fn push(&self, record: &Record<'_>, urgent: bool) {
+    pub(crate) fn push(&self, record: &Record<'_>, urgent: bool) {
         if !self.enabled(record) {
             return;
         }
@@ -185,7 +187,7 @@ impl Logger {
     }
 
     /// The writer loop: takes the buffer, writes it with the lock released, repeats.
-    pub fn run(&self, mut out: impl Write) {
+    pub(crate) fn run(&self, mut out: impl Write) {
         self.running.store(true, Ordering::Release);
         let mut batch = String::new();
         loop {
@@ -235,7 +237,7 @@ impl Logger {
     }
 
     /// Waits until what was buffered is written, at most `limit`.
-    pub fn flush(&self, limit: Duration) {
+    pub(crate) fn flush(&self, limit: Duration) {
         if !self.running.load(Ordering::Acquire) {
             return;
         }
@@ -256,7 +258,7 @@ impl Logger {
         }
     }
 
-    pub fn dropped(&self) -> u64 {
+    pub(crate) fn dropped(&self) -> u64 {
         self.dropped_total.load(Ordering::Relaxed)
     }
 }
@@ -288,7 +290,7 @@ pub fn line(level: Level, text: std::fmt::Arguments<'_>) {
 }
 
 /// A request line, written with the next batch.
-pub fn access(request: &Access<'_>) {
+pub(crate) fn access(request: &Access<'_>) {
     global().push(&Record::Access(request), false);
 }
 
@@ -302,21 +304,25 @@ pub fn dropped_lines() -> u64 {
     LOGGER.dropped()
 }
 
+/// Logs a line at [`Level::Error`], formatted as by `format!`.
 #[macro_export]
 macro_rules! error {
     ($($arg:tt)*) => { $crate::log::line($crate::log::Level::Error, format_args!($($arg)*)) };
 }
 
+/// Logs a line at [`Level::Warn`], formatted as by `format!`.
 #[macro_export]
 macro_rules! warn {
     ($($arg:tt)*) => { $crate::log::line($crate::log::Level::Warn, format_args!($($arg)*)) };
 }
 
+/// Logs a line at [`Level::Info`], formatted as by `format!`.
 #[macro_export]
 macro_rules! info {
     ($($arg:tt)*) => { $crate::log::line($crate::log::Level::Info, format_args!($($arg)*)) };
 }
 
+/// Logs a line at [`Level::Debug`], formatted as by `format!`.
 #[macro_export]
 macro_rules! debug {
     ($($arg:tt)*) => { $crate::log::line($crate::log::Level::Debug, format_args!($($arg)*)) };

@@ -8,14 +8,18 @@ use std::net::IpAddr;
 /// Severity; a line is written when its level is at most the configured one.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
 pub enum Level {
+    /// Something failed and was not recovered here.
     Error,
+    /// Something failed and the service carries on (S3 down, a write retried).
     Warn,
+    /// Start-up, phases, recoveries: the default.
     Info,
+    /// Detail for diagnosis.
     Debug,
 }
 
 impl Level {
-    pub const ALL: [Level; 4] = [Level::Error, Level::Warn, Level::Info, Level::Debug];
+    pub(crate) const ALL: [Level; 4] = [Level::Error, Level::Warn, Level::Info, Level::Debug];
 
     /// `error`, `warn`, `info`, `debug` (case-insensitive; `warning` too).
     pub fn parse(value: &str) -> Option<Level> {
@@ -47,13 +51,17 @@ impl Level {
     }
 }
 
+/// How lines are written (`PARPARCHIK_LOG_FORMAT`).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Format {
+    /// `<timestamp> <LEVEL> <text>`, one line each: the default.
     Text,
+    /// One JSON object per line.
     Json,
 }
 
 impl Format {
+    /// `text` or `json`, as configured.
     pub fn name(self) -> &'static str {
         match self {
             Format::Text => "text",
@@ -61,6 +69,7 @@ impl Format {
         }
     }
 
+    /// `text` or `json`, case-insensitive; `None` for anything else.
     pub fn parse(value: &str) -> Option<Format> {
         let v = value.trim();
         if v.eq_ignore_ascii_case("text") {
@@ -75,21 +84,21 @@ impl Format {
 
 /// A request, as its access line tells it.
 #[derive(Clone, Copy, Debug)]
-pub struct Access<'a> {
-    pub method: &'a str,
-    pub path: &'a str,
-    pub query: Option<&'a str>,
-    pub status: u16,
-    pub duration_us: u64,
+pub(crate) struct Access<'a> {
+    pub(crate) method: &'a str,
+    pub(crate) path: &'a str,
+    pub(crate) query: Option<&'a str>,
+    pub(crate) status: u16,
+    pub(crate) duration_us: u64,
     /// `None` when the client left before the answer (status 499).
-    pub s3_calls: Option<u32>,
-    pub client: IpAddr,
-    pub request_id: &'a str,
+    pub(crate) s3_calls: Option<u32>,
+    pub(crate) client: IpAddr,
+    pub(crate) request_id: &'a str,
 }
 
 /// What one line says.
 #[derive(Clone, Copy, Debug)]
-pub enum Record<'a> {
+pub(crate) enum Record<'a> {
     Message {
         level: Level,
         text: fmt::Arguments<'a>,

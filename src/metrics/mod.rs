@@ -12,20 +12,30 @@ use crate::registry::RegistryFigures;
 /// What an HTTP request was for: the `endpoint` label.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum EndpointKind {
+    /// `/<bucket>/<key>`, including keys refused as bad.
     Download,
+    /// `/update`.
     Update,
+    /// `/relocate`.
     Relocate,
+    /// `/list`.
     List,
+    /// `/status`.
     Status,
+    /// `/readiness` and `/healthcheck`.
     Probe,
+    /// `/metrics`.
     Metrics,
+    /// `/browse/…`.
     Browse,
+    /// `POST /events`.
     Events,
+    /// Paths that name no endpoint (404).
     Other,
 }
 
 impl EndpointKind {
-    pub const ALL: [EndpointKind; 10] = [
+    pub(crate) const ALL: [EndpointKind; 10] = [
         EndpointKind::Download,
         EndpointKind::Update,
         EndpointKind::Relocate,
@@ -37,6 +47,7 @@ impl EndpointKind {
         EndpointKind::Events,
         EndpointKind::Other,
     ];
+    /// The `endpoint` label's value.
     pub fn label(self) -> &'static str {
         match self {
             EndpointKind::Download => "download",
@@ -69,21 +80,27 @@ fn status_slot(status: u16) -> usize {
 /// S3 operations the service performs.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum S3Op {
+    /// `HEAD` of an object: confirming a file.
     HeadObject,
+    /// `GET` of an object: manifests and journal records.
     GetObject,
+    /// `PUT` of an object: manifests and journal records.
     PutObject,
+    /// A page of a bucket listing.
     ListObjectsV2,
+    /// `DELETE` of an object (the service itself deletes nothing; the client can).
     DeleteObject,
 }
 
 impl S3Op {
-    pub const ALL: [S3Op; 5] = [
+    pub(crate) const ALL: [S3Op; 5] = [
         S3Op::HeadObject,
         S3Op::GetObject,
         S3Op::PutObject,
         S3Op::ListObjectsV2,
         S3Op::DeleteObject,
     ];
+    /// The `op` label's value: the S3 API name.
     pub fn label(self) -> &'static str {
         match self {
             S3Op::HeadObject => "HeadObject",
@@ -99,20 +116,30 @@ impl S3Op {
 /// so a new kind of error cannot be counted under a label kept in step by hand.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum S3Outcome {
+    /// S3 answered with success.
     Ok,
+    /// [`crate::s3::S3Error::NotFound`]: proved missing.
     NotFound,
+    /// [`crate::s3::S3Error::Unproven`].
     Unproven,
+    /// [`crate::s3::S3Error::KeyRejected`].
     KeyRejected,
+    /// [`crate::s3::S3Error::Overloaded`]: not sent.
     Overloaded,
+    /// [`crate::s3::S3Error::Denied`].
     Denied,
+    /// [`crate::s3::S3Error::PreconditionFailed`].
     PreconditionFailed,
+    /// [`crate::s3::S3Error::Unavailable`].
     Unavailable,
+    /// [`crate::s3::S3Error::Rejected`].
     Rejected,
+    /// [`crate::s3::S3Error::InvalidResponse`].
     InvalidResponse,
 }
 
 impl S3Outcome {
-    pub const ALL: [S3Outcome; 10] = [
+    pub(crate) const ALL: [S3Outcome; 10] = [
         S3Outcome::Ok,
         S3Outcome::NotFound,
         S3Outcome::Unproven,
@@ -125,6 +152,7 @@ impl S3Outcome {
         S3Outcome::InvalidResponse,
     ];
 
+    /// The `outcome` label's value.
     pub fn label(self) -> &'static str {
         match self {
             S3Outcome::Ok => "ok",
@@ -147,15 +175,17 @@ const BUCKETS: [f64; 12] = [
     0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 5.0,
 ];
 
+/// Durations counted into [`BUCKETS`], with their count and sum (Prometheus histogram).
 #[derive(Default)]
-pub struct Histogram {
+pub(crate) struct Histogram {
     counts: [AtomicU64; BUCKETS.len()],
     count: AtomicU64,
     sum_micros: AtomicU64,
 }
 
 impl Histogram {
-    pub fn observe(&self, d: Duration) {
+    /// Counts one duration (saturating, in microseconds, in the sum).
+    pub(crate) fn observe(&self, d: Duration) {
         let secs = d.as_secs_f64();
         if let Some(i) = BUCKETS.iter().position(|b| secs <= *b) {
             self.counts[i].fetch_add(1, Relaxed);
@@ -188,10 +218,14 @@ pub struct Metrics {
     s3_seconds: [Histogram; S3Op::ALL.len()],
     /// Redirects answered from the registry because S3 could not confirm.
     pub stale_redirects: AtomicU64,
-    pub manifest_writes_ok: AtomicU64,
-    pub manifest_writes_failed: AtomicU64,
-    pub manifest_write_conflicts: AtomicU64,
-    pub coalesced_checks: AtomicU64,
+    /// Manifest (or journal record) writes that succeeded, failed, and lost a conditional
+    /// write's race.
+    pub(crate) manifest_writes_ok: AtomicU64,
+    pub(crate) manifest_writes_failed: AtomicU64,
+    pub(crate) manifest_write_conflicts: AtomicU64,
+    /// Downloads that waited on another request's HEAD of the same key instead of sending
+    /// their own.
+    pub(crate) coalesced_checks: AtomicU64,
     /// Listings stopped because the server repeated a continuation token.
     pub listing_loops: AtomicU64,
     /// Syncs refused by the mass-removal guard.
@@ -206,21 +240,23 @@ pub struct Metrics {
     pub write_timeouts: AtomicU64,
     /// Credentials fetched (or re-read after a change), and attempts that failed.
     pub credential_refreshes_ok: AtomicU64,
-    pub credential_refreshes_failed: AtomicU64,
+    pub(crate) credential_refreshes_failed: AtomicU64,
     /// Redirects answered, and the S3 calls made while answering them: their ratio is
     /// what a redirect costs in S3 requests.
     pub redirects: AtomicU64,
-    pub redirect_s3_calls: AtomicU64,
+    pub(crate) redirect_s3_calls: AtomicU64,
 }
 
 impl Metrics {
-    pub fn record_request(&self, kind: EndpointKind, status: u16, elapsed: Duration) {
+    /// Counts one answered request under its endpoint and status.
+    pub(crate) fn record_request(&self, kind: EndpointKind, status: u16, elapsed: Duration) {
         let k = kind as usize;
         self.requests[k][status_slot(status)].fetch_add(1, Relaxed);
         self.request_seconds[k].observe(elapsed);
     }
 
-    pub fn record_s3(&self, op: S3Op, outcome: S3Outcome, elapsed: Duration) {
+    /// Counts one S3 call, with how long it took.
+    pub(crate) fn record_s3(&self, op: S3Op, outcome: S3Outcome, elapsed: Duration) {
         self.s3_calls[op as usize][outcome as usize].fetch_add(1, Relaxed);
         self.s3_seconds[op as usize].observe(elapsed);
     }
@@ -232,7 +268,8 @@ impl Metrics {
             .fetch_add(u64::from(s3_calls), Relaxed);
     }
 
-    pub fn record_listing_loop(&self) {
+    /// A listing stopped because the server repeated a continuation token.
+    pub(crate) fn record_listing_loop(&self) {
         self.listing_loops.fetch_add(1, Relaxed);
     }
 

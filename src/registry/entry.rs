@@ -11,9 +11,11 @@ use crate::config::{BucketConfig, BucketId};
 /// A file the registry knows: which bucket holds it now, and what S3 said of it.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Entry {
+    /// The object key, as in S3.
     pub key: String,
     /// The bucket that holds it now.
     pub bucket: BucketId,
+    /// Bytes, as S3 (or the manifest) reported them.
     pub size: u64,
     /// Last modification as Unix seconds ([`UNKNOWN_TIME`] when S3 or an old manifest
     /// gave none that parses); rendered as RFC 3339 UTC.
@@ -24,6 +26,8 @@ pub struct Entry {
 const UNKNOWN_TIME: i64 = i64::MIN;
 
 impl Entry {
+    /// An entry; `last_modified` as S3 or a manifest wrote it (an unparsable time is
+    /// kept as unknown).
     pub fn new(
         key: impl Into<String>,
         bucket: BucketId,
@@ -65,6 +69,7 @@ impl Entry {
         route(&buckets[self.bucket].name, &self.key)
     }
 
+    /// The contract's JSON object for this entry.
     pub fn json<'a>(&'a self, buckets: &'a [BucketConfig]) -> EntryJson<'a> {
         let b = &buckets[self.bucket];
         EntryJson {
@@ -78,6 +83,7 @@ impl Entry {
     }
 }
 
+/// `/<bucket>/<key>`, as written (not percent-encoded).
 pub fn route(bucket: &str, key: &str) -> String {
     let mut r = String::with_capacity(bucket.len() + key.len() + 2);
     r.push('/');
@@ -90,11 +96,17 @@ pub fn route(bucket: &str, key: &str) -> String {
 /// The contract's entry object; field order as the Lua edition wrote it.
 #[derive(Debug, Serialize)]
 pub struct EntryJson<'a> {
+    /// The object key.
     pub key: &'a str,
+    /// The bucket's name.
     pub bucket: &'a str,
+    /// `public` or `private`.
     pub bucket_type: &'static str,
+    /// `/<bucket>/<key>`.
     pub route: String,
+    /// Bytes.
     pub size: u64,
+    /// RFC 3339 UTC, or `""` when unknown.
     pub last_modified: String,
 }
 

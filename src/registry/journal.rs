@@ -51,16 +51,22 @@ pub fn seq_of(manifest_key: &str, key: &str) -> Option<u64> {
 pub enum Change {
     /// The bucket holds the key and it is registered there.
     Present {
+        /// The object key.
         key: String,
+        /// Bytes.
         size: u64,
         /// RFC 3339 UTC, or `""` when unknown.
         last_modified: String,
     },
     /// The key is not registered in this bucket (deleted, or its route moved away).
-    Absent { key: String },
+    Absent {
+        /// The object key.
+        key: String,
+    },
 }
 
 impl Change {
+    /// The key this change is about.
     pub fn key(&self) -> &str {
         match self {
             Change::Present { key, .. } | Change::Absent { key } => key,
@@ -71,9 +77,11 @@ impl Change {
 /// One journal record.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Record {
+    /// The record's number (in its object key); numbers only grow.
     pub seq: u64,
     /// The bucket the record is stored in (and whose entries it changes).
     pub bucket: String,
+    /// The state in this bucket of each key the record names.
     pub changes: Vec<Change>,
 }
 

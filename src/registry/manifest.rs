@@ -9,18 +9,23 @@ use crate::timefmt;
 /// An entry as a manifest states it, before it is checked against the buckets.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct ManifestEntry {
+    /// The object key.
     pub key: String,
     /// The bucket the entry names (its own `bucket` field, else the manifest's, else the
     /// bucket the manifest is stored in). May name a bucket that is not configured.
     pub bucket: String,
+    /// Bytes, stated as a number or a numeric string (0 when neither).
     pub size: u64,
+    /// RFC 3339 UTC as normalised from what was stated; `""` when missing or unreadable.
     pub last_modified: String,
 }
 
 /// Why a manifest could not be read. The bucket is then rebuilt from its listing.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum ManifestError {
+    /// Not JSON at all: the parser's message.
     InvalidJson(String),
+    /// JSON, but in none of the forms an edition wrote: what was missing or wrong.
     UnexpectedShape(&'static str),
 }
 

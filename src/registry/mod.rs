@@ -25,9 +25,9 @@ use reconcile::Reconciled;
 pub struct RegistryFigures {
     /// `(bucket name, files)` for every configured bucket, in configuration order.
     pub volume_files: Vec<(String, u64)>,
-    pub duplicate_files: u64,
-    pub uploads_per_week: u64,
-    pub uploads_per_month: u64,
+    pub(crate) duplicate_files: u64,
+    pub(crate) uploads_per_week: u64,
+    pub(crate) uploads_per_month: u64,
 }
 
 /// A set of bucket indexes whose manifests changed (configuration allows at most 64).
@@ -35,22 +35,25 @@ pub struct RegistryFigures {
 pub struct Dirty(pub u64);
 
 impl Dirty {
-    pub fn with(mut self, bucket: BucketId) -> Dirty {
+    pub(crate) fn with(mut self, bucket: BucketId) -> Dirty {
         self.0 |= 1 << bucket.index();
         self
     }
-    pub fn without(self, bucket: BucketId) -> Dirty {
+    pub(crate) fn without(self, bucket: BucketId) -> Dirty {
         Dirty(self.0 & !(1 << bucket.index()))
     }
-    pub fn union(self, other: Dirty) -> Dirty {
+    pub(crate) fn union(self, other: Dirty) -> Dirty {
         Dirty(self.0 | other.0)
     }
+    /// No bucket in the set.
     pub fn is_empty(self) -> bool {
         self.0 == 0
     }
+    /// Whether `bucket` is in the set.
     pub fn contains(self, bucket: BucketId) -> bool {
         self.0 & (1 << bucket.index()) != 0
     }
+    /// The buckets in the set, in priority order.
     pub fn buckets(self) -> impl Iterator<Item = BucketId> {
         BucketId::first(64).filter(move |b| self.contains(*b))
     }
@@ -119,6 +122,7 @@ struct State {
 /// took them: what the next journal record states.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Changes {
+    /// These keys changed (at most [`MAX_CHANGED_KEYS`]).
     Keys(HashSet<String>),
     /// More keys than one record should carry (a first start, a big sync): the writer
     /// writes the whole manifest instead.
@@ -157,6 +161,7 @@ impl Changes {
         }
     }
 
+    /// No key changed.
     pub fn is_empty(&self) -> bool {
         matches!(self, Changes::Keys(keys) if keys.is_empty())
     }
@@ -185,6 +190,9 @@ impl State {
     }
 }
 
+/// Every registered file by key, which keys more than one bucket holds, and what
+/// changed per bucket since its manifest writer last looked. One lock; readers hold it
+/// for a lookup only.
 #[derive(Default)]
 pub struct Registry {
     state: RwLock<State>,
@@ -213,14 +221,17 @@ impl Registry {
         self.read().files.get(key).map(|h| Arc::clone(&h.0))
     }
 
+    /// Registered files.
     pub fn len(&self) -> usize {
         self.read().files.len()
     }
 
+    /// No file registered.
     pub fn is_empty(&self) -> bool {
         self.len() == 0
     }
 
+    /// Keys held by more than one bucket (each counted once).
     pub fn duplicate_count(&self) -> usize {
         self.read().duplicates.len()
     }

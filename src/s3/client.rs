@@ -21,23 +21,31 @@ use crate::timefmt;
 /// Metadata of an object, as HEAD reports it (timestamps normalised to RFC 3339).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct ObjectMeta {
+    /// Bytes (`Content-Length`).
     pub size: u64,
+    /// RFC 3339 UTC.
     pub last_modified: String,
+    /// The `ETag` header as sent, quotes included; empty if none.
     pub etag: String,
 }
 
 /// One object of a listing.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct ListedObject {
+    /// The object key.
     pub key: String,
+    /// Bytes.
     pub size: u64,
+    /// RFC 3339 UTC.
     pub last_modified: String,
+    /// `<ETag>` as listed.
     pub etag: String,
 }
 
 /// The precondition of a PutObject.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum PutCondition {
+    /// Unconditional: overwrites whatever is there.
     None,
     /// Only if the object still has this ETag.
     IfMatch(String),
@@ -48,18 +56,22 @@ pub enum PutCondition {
 /// Timeouts and retries.
 #[derive(Clone, Copy, Debug)]
 pub struct ClientSettings {
+    /// Bound on opening a connection (the service sets `PARPARCHIK_S3_CONNECT_TIMEOUT`).
     pub connect_timeout: Duration,
     /// Bound on one attempt.
     pub timeout: Duration,
     /// Attempts for the unavailable class (1 = no retry).
     pub attempts: u32,
+    /// First retry's backoff step; each later one doubles it, with jitter.
     pub backoff_base: Duration,
+    /// Longest backoff step.
     pub backoff_max: Duration,
     /// Idle keep-alive connections kept per host.
     pub pool_idle_per_host: usize,
     /// S3 calls in flight at most; a call waits [`ClientSettings::queue_wait`] for a
     /// place, then is shed as overloaded (503 + `Retry-After` to the client).
     pub max_concurrency: usize,
+    /// How long a call waits for a place under [`ClientSettings::max_concurrency`].
     pub queue_wait: Duration,
     /// How long a bucket that answered a listing is trusted to exist, so that a bodiless
     /// HEAD 404 for a key in it counts as "the key does not exist".
@@ -202,6 +214,7 @@ async fn read_at_most(mut resp: reqwest::Response, limit: u64) -> Result<Bytes, 
 }
 
 impl S3Client {
+    /// A client with fixed credentials and the bundled and system roots (tools, tests).
     pub fn new(
         endpoint: Endpoint,
         region: &str,
@@ -265,10 +278,12 @@ impl S3Client {
         self.inner.settings.max_concurrency.max(1) - self.inner.in_flight.available_permits()
     }
 
+    /// The credentials calls are signed with.
     pub fn credentials(&self) -> &CredentialsHandle {
         &self.inner.credentials
     }
 
+    /// Where calls go.
     pub fn endpoint(&self) -> &Endpoint {
         &self.inner.endpoint
     }
@@ -850,8 +865,10 @@ pub enum Evidence {
 /// Which page of a listing to ask for.
 #[derive(Clone, Copy, Debug)]
 pub struct ListPageRequest<'a> {
-    pub continuation_token: Option<&'a str>,
+    pub(crate) continuation_token: Option<&'a str>,
+    /// List keys after this one (exclusive).
     pub start_after: Option<&'a str>,
+    /// Keys per page at most (S3 caps it at 1000).
     pub max_keys: u32,
     /// Groups keys by what precedes the first delimiter after the prefix into
     /// [`ListedPage::prefixes`].
@@ -873,8 +890,10 @@ impl ListPageRequest<'_> {
 /// One page's objects, and the token of the next page when there is one.
 #[derive(Clone, Debug, Default)]
 pub struct ListedPage {
+    /// In key order, as S3 listed them.
     pub objects: Vec<ListedObject>,
     /// The common prefixes, when the request named a delimiter.
     pub prefixes: Vec<String>,
+    /// `None` on the last page.
     pub next_token: Option<String>,
 }

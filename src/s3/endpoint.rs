@@ -4,9 +4,12 @@
 
 use crate::sigv4::encode::push_encoded_path;
 
+/// How a custom endpoint is reached.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Scheme {
+    /// `http://`.
     Http,
+    /// `https://`.
     Https,
 }
 
@@ -24,10 +27,18 @@ impl Scheme {
 pub enum Endpoint {
     /// A custom server (MinIO, …): path-style URLs. `authority` is `host[:port]`, without
     /// a default port, exactly as it goes into the `Host` header.
-    Custom { scheme: Scheme, authority: String },
+    Custom {
+        /// `http` or `https`.
+        scheme: Scheme,
+        /// `host[:port]`.
+        authority: String,
+    },
     /// AWS itself: virtual-hosted style, except for bucket names with dots (their
     /// virtual-hosted names would not match the wildcard TLS certificate).
-    Aws { region: String },
+    Aws {
+        /// The region in the host names (`s3.<region>.amazonaws.com`).
+        region: String,
+    },
 }
 
 /// Where one request goes: URL to send to, `Host` to sign, decoded path to sign.
@@ -35,6 +46,7 @@ pub enum Endpoint {
 pub struct Target {
     /// `scheme://authority` without a trailing slash.
     pub origin: String,
+    /// The `Host` header to send and sign.
     pub host: String,
     /// Decoded resource path (`/bucket/a b.txt`); the signer encodes it.
     pub path: String,
@@ -57,6 +69,7 @@ impl Target {
 }
 
 impl Endpoint {
+    /// AWS S3 in `region`.
     pub fn aws(region: &str) -> Endpoint {
         Endpoint::Aws {
             region: region.to_owned(),

@@ -13,6 +13,7 @@ use std::fmt;
 
 use crate::metrics::S3Outcome;
 
+/// A failed S3 call, by what the caller must do about it.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum S3Error {
     /// S3 proved the object does not exist while its bucket does. The only error that
@@ -22,27 +23,61 @@ pub enum S3Error {
     /// `NoSuchBucket`, or a body that is not S3's. Treated as "storage unavailable" (the
     /// registry and manifests stay as they are) but not retried: the same request would
     /// get the same answer. Check `S3_ENDPOINT`, the bucket names and any proxy between.
-    Unproven { status: u16, reason: String },
+    Unproven {
+        /// The HTTP status.
+        status: u16,
+        /// What the answer was instead (for the log and `/status`).
+        reason: String,
+    },
     /// S3 refused this one key (e.g. a 500 for a key a file-backed S3 cannot map) while
     /// the bucket itself answers: the key's own answer, not an outage, so not retried.
-    KeyRejected { status: u16, code: String },
+    KeyRejected {
+        /// The HTTP status.
+        status: u16,
+        /// S3's error code, if the body had one.
+        code: String,
+    },
     /// The object is larger than the caller accepts; its body was not read whole.
-    TooLarge { limit: u64, etag: String },
+    TooLarge {
+        /// The caller's limit, in bytes.
+        limit: u64,
+        /// The object's `ETag` header (empty if none).
+        etag: String,
+    },
     /// Too many S3 calls in flight, or the circuit breaker is open after repeated
     /// failures: the call was not sent. Answer 503 with `Retry-After`.
-    Overloaded { reason: String },
+    Overloaded {
+        /// Which guard shed the call.
+        reason: String,
+    },
     /// 403: wrong credentials, bad signature, or a policy refuses. Check the keys,
     /// region and clock; retrying the same request will not help.
-    Denied { code: String, message: String },
+    Denied {
+        /// S3's error code (`AccessDenied`, `SignatureDoesNotMatch`, …).
+        code: String,
+        /// S3's error message.
+        message: String,
+    },
     /// 412 or 409: a conditional write lost a race; re-read and try again.
-    PreconditionFailed { status: u16, code: String },
+    PreconditionFailed {
+        /// 412 or 409.
+        status: u16,
+        /// S3's error code.
+        code: String,
+    },
     /// 5xx, `SlowDown`, a timeout, a refused or reset connection: S3 is (for now)
     /// unavailable. Retried with backoff; never a reason to forget a file.
-    Unavailable { reason: String },
+    Unavailable {
+        /// The status, error code or connection failure met.
+        reason: String,
+    },
     /// Any other answer S3 refused the request with (400, 501, `NoSuchBucket`, …).
     Rejected {
+        /// The HTTP status.
         status: u16,
+        /// S3's error code.
         code: String,
+        /// S3's error message.
         message: String,
     },
     /// S3 answered 2xx with a body this client cannot read.
@@ -50,6 +85,7 @@ pub enum S3Error {
 }
 
 impl S3Error {
+    /// Whether S3 proved the key missing: the only error that may make a file forgotten.
     pub fn is_not_found(&self) -> bool {
         matches!(self, S3Error::NotFound)
     }

@@ -9,6 +9,7 @@ use super::endpoint::Endpoint;
 use crate::credentials::CredentialsHandle;
 use crate::sigv4::{Credentials, PayloadHash, PresignError, Request};
 
+/// Builds the URLs clients are redirected to, against the external endpoint.
 pub struct DownloadUrls {
     external: Endpoint,
     credentials: CredentialsHandle,
@@ -17,6 +18,7 @@ pub struct DownloadUrls {
 /// Why a presigned URL could not be made.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum UrlError {
+    /// The signer refused (an expiry out of range).
     Presign(PresignError),
     /// No credentials valid long enough to sign with (expired, not fetched yet, …).
     Credentials(String),
@@ -40,6 +42,7 @@ fn signed_at(now: OffsetDateTime) -> OffsetDateTime {
 }
 
 impl DownloadUrls {
+    /// URLs signed with fixed `credentials` for `region` (tools, tests).
     pub fn new(external: Endpoint, region: &str, credentials: Credentials) -> DownloadUrls {
         DownloadUrls::with_credentials(external, CredentialsHandle::fixed(credentials, region))
     }

@@ -6,26 +6,35 @@ use quick_xml::events::Event;
 /// One `<Contents>` of a listing, as S3 wrote it.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct ListedContents {
+    /// The object key, XML entities resolved.
     pub key: String,
+    /// `<Size>`, bytes.
     pub size: u64,
     /// ISO 8601, as S3 wrote it (`2026-05-05T10:00:00.000Z`).
     pub last_modified: String,
+    /// `<ETag>` as written, quotes included.
     pub etag: String,
 }
 
+/// One `ListBucketResult` page.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct ListPage {
+    /// The `<Contents>`, in document order.
     pub contents: Vec<ListedContents>,
     /// `<CommonPrefixes><Prefix>`, when the request named a delimiter.
     pub common_prefixes: Vec<String>,
+    /// `<IsTruncated>`: more pages follow.
     pub is_truncated: bool,
+    /// `<NextContinuationToken>`, if present.
     pub next_continuation_token: Option<String>,
 }
 
 /// `<Error><Code>…</Code><Message>…</Message></Error>`; empty strings where absent.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct ErrorDocument {
+    /// `<Code>`: `NoSuchKey`, `AccessDenied`, …
     pub code: String,
+    /// `<Message>`: free text.
     pub message: String,
 }
 
@@ -36,7 +45,10 @@ pub enum XmlError {
     /// Not well-formed XML (as quick-xml reports it).
     Malformed(String),
     /// Well-formed, but another document (an HTML error page, another S3 answer).
-    NotAListing { root: Option<String> },
+    NotAListing {
+        /// The root element's name; `None` when there was no element.
+        root: Option<String>,
+    },
     /// An entity reference XML does not define (`&nbsp;` in an HTML page).
     UnknownEntity(String),
     /// A `<Size>` that is not a number of bytes.

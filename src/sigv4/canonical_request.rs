@@ -37,17 +37,23 @@ pub enum SessionTokenMode {
 /// How the signer canonicalises and which headers it adds. The service uses [`Mode::S3`].
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Mode {
+    /// How the path is canonicalised.
     pub path: PathMode,
+    /// Whether `x-amz-content-sha256` is sent and signed.
     pub content_sha256: ContentSha256Header,
+    /// Where a session token goes.
     pub session_token: SessionTokenMode,
 }
 
 impl Mode {
+    /// S3's rules: the path encoded once, `x-amz-content-sha256` signed.
     pub const S3: Mode = Mode {
         path: PathMode::S3,
         content_sha256: ContentSha256Header::Include,
         session_token: SessionTokenMode::Signed,
     };
+    /// The other AWS services' rules (the official test suite): the path normalised and
+    /// encoded twice, no `x-amz-content-sha256`.
     pub const GENERIC: Mode = Mode {
         path: PathMode::NormalizedDoubleEncoded,
         content_sha256: ContentSha256Header::Omit,
@@ -65,6 +71,7 @@ pub enum PayloadHash<'a> {
 }
 
 impl PayloadHash<'_> {
+    /// The text that ends the canonical request.
     pub fn as_str(&self) -> &str {
         match self {
             PayloadHash::Unsigned => "UNSIGNED-PAYLOAD",
@@ -76,14 +83,17 @@ impl PayloadHash<'_> {
 /// The canonical request, field by field; `Display` gives the exact text that is hashed.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct CanonicalRequest {
+    /// `GET`, `PUT`, … as given.
     pub method: String,
+    /// The canonical path, encoded per [`PathMode`].
     pub path: String,
+    /// `name=value` pairs encoded and sorted, joined by `&`.
     pub query: String,
     /// One `name:value\n` line per header.
     pub headers: String,
     /// `name;name;…`
     pub signed_headers: String,
-    pub payload_hash: String,
+    pub(crate) payload_hash: String,
 }
 
 impl fmt::Display for CanonicalRequest {

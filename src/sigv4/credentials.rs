@@ -26,6 +26,7 @@ impl Credentials {
         }
     }
 
+    /// The public half, safe to log.
     pub fn access_key_id(&self) -> &str {
         &self.access_key_id
     }
@@ -34,6 +35,7 @@ impl Credentials {
         &self.secret_access_key
     }
 
+    /// `None` for long-term keys (an empty token counts as none).
     pub fn session_token(&self) -> Option<&str> {
         self.session_token.as_deref()
     }

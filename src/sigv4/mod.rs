@@ -29,6 +29,7 @@ pub const EMPTY_SHA256: &str = "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934c
 /// The longest validity S3 accepts for a presigned URL: seven days.
 pub const MAX_PRESIGN_EXPIRES: u32 = 604_800;
 
+/// Lower-case hex SHA-256 of `data` (a payload hash, `x-amz-content-sha256`).
 pub fn sha256_hex(data: &[u8]) -> String {
     use sha2::{Digest, Sha256};
     hex32(&Sha256::digest(data).into())

@@ -15,6 +15,7 @@ use super::{MAX_PRESIGN_EXPIRES, amz_date};
 /// The parts of a request that SigV4 covers.
 #[derive(Clone, Copy, Debug)]
 pub struct Request<'a> {
+    /// `GET`, `PUT`, … as sent.
     pub method: &'a str,
     /// The `Host` header as sent: `127.0.0.1:9000`, with any non-default port.
     pub host: &'a str,
@@ -29,12 +30,17 @@ pub struct Request<'a> {
 /// The headers to add to a request, and the intermediate texts for diagnosis and tests.
 #[derive(Clone, Debug)]
 pub struct SignedHeaders {
+    /// The `Authorization` header's value.
     pub authorization: String,
-    pub x_amz_date: String,
+    pub(crate) x_amz_date: String,
+    /// `None` when the mode omits the header.
     pub x_amz_content_sha256: Option<String>,
-    pub x_amz_security_token: Option<String>,
+    pub(crate) x_amz_security_token: Option<String>,
+    /// What was hashed, for diagnosis.
     pub canonical_request: CanonicalRequest,
+    /// What was signed.
     pub string_to_sign: String,
+    /// Lower-case hex; also inside `authorization`.
     pub signature: String,
 }
 
@@ -61,8 +67,11 @@ impl SignedHeaders {
 pub struct Presigned {
     /// Everything after `?`, ending with `X-Amz-Signature=…`.
     pub query: String,
+    /// What was hashed, for diagnosis.
     pub canonical_request: CanonicalRequest,
+    /// What was signed.
     pub string_to_sign: String,
+    /// Lower-case hex; also the query's last parameter.
     pub signature: String,
 }
 
@@ -98,6 +107,7 @@ pub struct Signer {
 }
 
 impl Signer {
+    /// A signer for `service` (`s3`) in `region`.
     pub fn new(
         credentials: Credentials,
         region: impl Into<String>,
@@ -113,10 +123,12 @@ impl Signer {
         }
     }
 
+    /// The credentials it signs with.
     pub fn credentials(&self) -> &Credentials {
         &self.credentials
     }
 
+    /// The region in its scope.
     pub fn region(&self) -> &str {
         &self.region
     }

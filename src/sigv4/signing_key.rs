@@ -49,6 +49,9 @@ pub struct SigningKeyCache {
 }
 
 impl SigningKeyCache {
+    /// The signing key for `date` (`YYYYMMDD`): the cached one when the date matches, else
+    /// derived and cached (`secret`, `region` and `service` are taken to be the same on
+    /// every call: one cache per signer).
     pub fn get(&self, secret: &str, date: &str, region: &str, service: &str) -> SigningKey {
         // A poisoned lock only means another thread panicked mid-update of a plain value;
         // the value is still a valid key or None.
