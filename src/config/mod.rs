@@ -15,7 +15,6 @@ pub use bucket_id::BucketId;
 use timings::Timings;
 
 use crate::s3::endpoint::Endpoint;
-use crate::sigv4::Credentials;
 
 /// Where a bucket's manifest is kept when `PARPARCHIK_REGISTRY_MANIFEST_KEY` and the
 /// bucket's own entry in `PARPARCHIK_BUCKETS` name no other key.
@@ -64,10 +63,6 @@ pub struct Config {
     pub external_endpoint: Endpoint,
     /// The SigV4 region (`AWS_REGION`, default `us-east-1`).
     pub region: String,
-    /// The keys in `AWS_ACCESS_KEY_ID`, `AWS_SECRET_ACCESS_KEY`, `AWS_SESSION_TOKEN` (empty
-    /// when unset). Requests are signed with what [`Config::credential_chain`] yields,
-    /// not with this copy.
-    pub credentials: Credentials,
     pub(crate) s3_connect_timeout: Duration,
     /// Bound on one S3 attempt (there are at most `PARPARCHIK_S3_ATTEMPTS`).
     pub s3_timeout: Duration,
@@ -509,7 +504,6 @@ struct S3Access {
     region: String,
     endpoint: Endpoint,
     external_endpoint: Endpoint,
-    credentials: Credentials,
     attempts: u32,
 }
 
@@ -524,11 +518,6 @@ impl S3Access {
             None => endpoint.clone(),
             Some(e) => Endpoint::parse(&e).map_err(|p| err("S3_EXTERNAL_ENDPOINT", p))?,
         };
-        let credentials = Credentials::new(
-            get("AWS_ACCESS_KEY_ID").unwrap_or_default(),
-            get("AWS_SECRET_ACCESS_KEY").unwrap_or_default(),
-            get("AWS_SESSION_TOKEN"),
-        );
         let attempts = parse_whole(
             "PARPARCHIK_S3_ATTEMPTS",
             get("PARPARCHIK_S3_ATTEMPTS"),
@@ -540,7 +529,6 @@ impl S3Access {
             region,
             endpoint,
             external_endpoint,
-            credentials,
             // In 1..=10.
             attempts: attempts as u32,
         })
@@ -674,7 +662,6 @@ impl Config {
             endpoint: s3.endpoint,
             external_endpoint: s3.external_endpoint,
             region: s3.region,
-            credentials: s3.credentials,
             s3_attempts: s3.attempts,
             s3_connect_timeout: timings.s3_connect_timeout,
             s3_timeout: timings.s3_timeout,
