@@ -202,4 +202,5 @@ fn seeder(endpoint: &str, settings: &Settings) -> Result<testkit::Seeder, String
         .build()
         .map_err(|e| format!("HTTP client: {e}"))?;
     testkit::Seeder::new(endpoint, &settings.region, creds, http)
+        .map_err(|e| format!("E2E_S3_ENDPOINT: {e}"))
 }
