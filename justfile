@@ -40,6 +40,7 @@ check-deploy:
 lint:
     cargo fmt --all -- --check
     cargo clippy --workspace --all-targets -- -D warnings
+    RUSTDOCFLAGS="-D warnings" cargo doc --no-deps -p parparchik
 
 # CI, exactly as it runs on a clean clone.
 ci:

@@ -60,7 +60,7 @@ pub struct App {
     /// `Cache-Control` of redirects, parsed once.
     pub redirect_cache_control: hyper::header::HeaderValue,
     /// The current S3 credentials (shared with `s3` and `urls`), refreshed in the
-    /// background by [`crate::credentials::refresh::run`].
+    /// background by `credentials::refresh::run`.
     pub credentials: CredentialsHandle,
     /// `max-age` of `redirect_cache_control`, if any: capped per presigned redirect.
     redirect_max_age: Option<u64>,

@@ -90,7 +90,7 @@ pub struct Config {
     pub trusted_proxies: crate::http::client_addr::TrustedProxies,
     /// How long after SIGTERM the listener keeps serving with readiness 503.
     pub shutdown_delay: Duration,
-    /// Where credentials come from (the AWS tools' variables); see [`crate::credentials`].
+    /// Where credentials come from (the AWS tools' variables); see the `credentials` module.
     pub credential_chain: crate::credentials::ChainSettings,
     /// How often `_FILE` credentials and the shared files are checked for changes.
     pub credentials_poll_interval: Duration,

@@ -1,4 +1,4 @@
-//! One-line logs to stderr, with a UTC timestamp, as text or JSON ([`render`]). Callers
+//! One-line logs to stderr, with a UTC timestamp, as text or JSON (`log::render`). Callers
 //! never pass credentials or presigned URLs here.
 //!
 //! What is written is set once at start ([`configure`]): the format, the least severe
@@ -8,7 +8,7 @@
 //! Callers only append to a bounded buffer; a background thread writes it out. Request
 //! lines (`access`) wait for the next tick (every 100 ms, or sooner when a batch is
 //! large): one `write` per batch instead of one per request, which the benchmark showed
-//! to cost a quarter of redirect throughput. Every other line ([`line`]) wakes the
+//! to cost a quarter of redirect throughput. Every other line ([`line()`]) wakes the
 //! writer at once. A stalled stderr (a pipe nobody reads) therefore blocks the writer
 //! thread only: once the buffer is full, lines are dropped and counted
 //! (`parparchik_log_lines_dropped_total`), and a line saying how many follows as soon as
