@@ -10,6 +10,8 @@
 #      S3 client, one bucket after the other as start-up lists them);
 #   4. starts the service against it (no manifests yet) and polls /readiness every 50 ms:
 #      time to ready, VmRSS and VmHWM at ready, S3 requests and PUT bytes of start-up;
+#   4b. runs 4 clients of /update of new keys for 3 s at once, while the first manifests
+#      are written (p99 and max show whether an /update waits for that write);
 #   5. runs BENCH_UPDATE_CLIENTS (16) clients for BENCH_UPDATE_SECONDS (10) s, each
 #      creating a new key in the synthetic S3 (/_bench/put) and announcing it with
 #      /update?filename=KEY: /update per second and bytes PUT to S3 per /update (the
@@ -105,6 +107,15 @@ START_CALLS=$(stat_field s3_requests)
 START_PUT=$(stat_field put_bytes)
 log "ready after $READY_MS ms, file_count=$FILES, VmRSS $(mib "$RSS_READY"), VmHWM $(mib "$HWM_READY"), start-up: $START_CALLS S3 requests, $START_PUT bytes PUT"
 
+# --- /update while the first manifests are written ---------------------------------------
+# A first start has no manifest yet: each bucket's whole manifest is written after ready.
+# /update of new keys meanwhile: answered at once (journaled beside the write) or queued
+# behind it; its p99 and max say which.
+"$BIN/bench-load" update --target "$SVC" --s3 "$S3" --bucket "$PUB" --clients 4 \
+  --seconds 3 >"$WORK/update-first.out"
+FIRST_UPDATE_LINE=$(tail -1 "$WORK/update-first.out")
+log "during the first manifest writes: $FIRST_UPDATE_LINE"
+
 # --- the first manifests ---------------------------------------------------------------------
 # A first start writes each bucket's whole manifest in the background after ready; the
 # /update run starts once they are written (their time is reported on its own), so the
@@ -165,6 +176,7 @@ echo
 echo "details: n=$N public=$C_PUB private=$C_PRIV duplicates=$((C_PRIV * OVERLAP / 100)) file_count=$FILES latency_ms=$LAT"
 echo "details: first_manifests_written_ms_after_ready=$MANIFESTS_MS"
 echo "details: ready_ms=$READY_MS bare_list_ms=$LIST_MS rss_ready_kb=$RSS_READY hwm_ready_kb=$HWM_READY startup_s3_requests=$START_CALLS startup_put_bytes=$START_PUT"
+echo "during the first manifest writes (4 clients, 3 s): $FIRST_UPDATE_LINE"
 echo "details: update_ok=$UPD_OK put_bytes_per_update=$BYTES_PER_UPDATE s3_puts_per_update=$PUTS_PER_UPDATE compact_interval_s=$COMPACT hwm_after_updates_kb=$HWM_UPDATE"
 echo "details: $UPDATE_LINE"
 echo "details: list_status=$LIST_STATUS list_s=$LIST_S list_bytes=$LIST_BYTES hwm_after_list_kb=$HWM_LIST rss_after_list_kb=$RSS_LIST"

@@ -65,6 +65,26 @@ pub(crate) struct Slot {
 struct Progress {
     done: u64,
     error: Option<PersistError>,
+    /// Generations `(after, up_to]` whose changes are a whole-manifest write running on
+    /// its own task ([`start_whole_write`]): done only when it ends.
+    whole: Option<(u64, u64)>,
+    /// How the latest whole-manifest write on its own task ended.
+    whole_error: Option<PersistError>,
+}
+
+impl Progress {
+    /// Whether the write of `generation` was attempted (and how it ended).
+    fn finished(&self, generation: u64) -> Option<Option<PersistError>> {
+        let waiting_for_whole = self
+            .whole
+            .is_some_and(|(after, up_to)| after < generation && generation <= up_to);
+        (self.done >= generation && !waiting_for_whole)
+            .then(|| self.error.clone().or_else(|| self.whole_error.clone()))
+    }
+
+    fn failed(&self) -> bool {
+        self.error.is_some() || self.whole_error.is_some()
+    }
 }
 
 #[derive(Debug)]
@@ -81,6 +101,9 @@ struct Writer {
     compacted: StdMutex<Option<Option<Instant>>>,
     /// One whole-manifest write at a time (a compaction, or a write of everything).
     whole: Mutex<()>,
+    /// How the whole-manifest write on its own task ended, for the writer: `Ok` with
+    /// when a compaction is due, `Err` to retry after a backoff.
+    whole_written: StdMutex<Option<Result<Option<Instant>, ()>>>,
 }
 
 #[derive(Debug)]
@@ -146,6 +169,7 @@ impl ManifestStore {
                     compacting: AtomicBool::new(false),
                     compacted: StdMutex::new(None),
                     whole: Mutex::new(()),
+                    whole_written: StdMutex::new(None),
                 })
                 .collect(),
             conditional_unsupported: AtomicBool::new(false),
@@ -275,7 +299,7 @@ impl ManifestStore {
         self.writers
             .iter()
             .enumerate()
-            .filter(|(_, w)| w.progress.borrow().error.is_some())
+            .filter(|(_, w)| w.progress.borrow().failed())
             .fold(self.stale.load(), |d, (i, _)| d.with(BucketId::new(i)))
     }
 
@@ -284,7 +308,7 @@ impl ManifestStore {
     pub fn settled(&self) -> bool {
         self.writers.iter().all(|w| {
             let p = w.progress.borrow();
-            p.error.is_none() && p.done >= w.requested.load(Ordering::Acquire)
+            !p.failed() && p.whole.is_none() && p.done >= w.requested.load(Ordering::Acquire)
         })
     }
 
@@ -322,9 +346,9 @@ pub(crate) fn save(app: &App, dirty: Dirty) -> impl Future<Output = Result<(), P
         for (bucket, generation) in asked {
             let mut progress = app.manifests.writers[bucket.index()].progress.subscribe();
             let outcome = progress
-                .wait_for(|p| p.done >= generation)
+                .wait_for(|p| p.finished(generation).is_some())
                 .await
-                .map(|p| p.error.clone());
+                .map(|p| p.finished(generation).flatten());
             // The sender lives as long as the store; a closed channel cannot happen.
             if let Ok(Some(e)) = outcome {
                 first_error.get_or_insert(e);
@@ -357,6 +381,41 @@ async fn run_writer(app: Weak<App>, bucket: BucketId) {
         {
             compaction_due = next;
         }
+        let whole_written = writer
+            .whole_written
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .take();
+        match whole_written {
+            Some(Ok(due)) => {
+                if failures > 0 {
+                    info!(
+                        "manifest of bucket {} written after {failures} failed attempts",
+                        app.config.buckets[bucket].name
+                    );
+                }
+                failures = 0;
+                compaction_due = due;
+            }
+            Some(Err(())) => {
+                failures += 1;
+                let wait = crate::s3::retry::backoff(
+                    failures - 1,
+                    RETRY_FIRST,
+                    RETRY_MAX,
+                    crate::s3::retry::jitter(),
+                );
+                let wake = Arc::clone(&writer.wake);
+                drop(app);
+                // A new change retries at once; otherwise after the backoff.
+                tokio::select! {
+                    () = wake.notified() => {}
+                    () = tokio::time::sleep(wait) => {}
+                }
+                continue;
+            }
+            None => {}
+        }
         let compacting = writer.compacting.load(Ordering::Acquire);
         let requested = writer.requested.load(Ordering::Acquire);
         let compact_now = !compacting && compaction_due.is_some_and(|due| due <= Instant::now());
@@ -379,10 +438,12 @@ async fn run_writer(app: Weak<App>, bucket: BucketId) {
             }
             continue;
         }
-        let result = write_changes(&app, bucket).await;
+        let result = write_changes(&app, bucket, (done, requested)).await;
         done = requested.max(done);
         let error = match result {
-            Ok(due) => {
+            // It reports through `whole_written` when it ends.
+            Ok(Saved::OnItsOwnTask) => None,
+            Ok(Saved::Now(due)) => {
                 if failures > 0 {
                     info!(
                         "manifest of bucket {} written after {failures} failed attempts",
@@ -408,7 +469,10 @@ async fn run_writer(app: Weak<App>, bucket: BucketId) {
                 Some(e)
             }
         };
-        writer.progress.send_replace(Progress { done, error });
+        writer.progress.send_modify(|p| {
+            p.done = done;
+            p.error = error;
+        });
         if failures > 0 {
             let wait = crate::s3::retry::backoff(
                 failures - 1,
@@ -427,14 +491,38 @@ async fn run_writer(app: Weak<App>, bucket: BucketId) {
     }
 }
 
+/// How a writer's turn saved the changes.
+enum Saved {
+    /// Written; when the manifest should next be compacted, if it lags behind the
+    /// journal.
+    Now(Option<Instant>),
+    /// A whole-manifest write started on its own task ([`start_whole_write`]).
+    OnItsOwnTask,
+}
+
 /// Saves what changed in `bucket` since the last write: one journal record, or the
-/// whole manifest when there is no journal or too much changed for a record. Returns
-/// when the manifest should next be compacted, if it lags behind the journal.
-async fn write_changes(app: &App, bucket: BucketId) -> Result<Option<Instant>, S3Error> {
+/// whole manifest when there is no journal or too much changed for a record. With a
+/// journal, a whole write (a first start's, a big sync's) runs on its own task, so that
+/// the records of the changes that follow (`/update`s) are not queued behind it;
+/// `generations` are the writes it answers for.
+async fn write_changes(
+    app: &Arc<App>,
+    bucket: BucketId,
+    generations: (u64, u64),
+) -> Result<Saved, S3Error> {
     let interval = app.config.storage.compact_interval;
     let changes = app.registry.take_changes(bucket);
+    let whole_running = app.manifests.writers[bucket.index()]
+        .progress
+        .borrow()
+        .whole
+        .is_some();
     let result = match &changes {
         _ if interval.is_zero() => write_whole(app, bucket, Whole::Forced).await,
+        Changes::All if !whole_running => {
+            start_whole_write(app, bucket, generations);
+            return Ok(Saved::OnItsOwnTask);
+        }
         Changes::All => write_whole(app, bucket, Whole::Forced).await,
         Changes::Keys(keys) if keys.is_empty() => Ok(()),
         Changes::Keys(keys) => {
@@ -451,7 +539,53 @@ async fn write_changes(app: &App, bucket: BucketId) -> Result<Option<Instant>, S
         return Err(e);
     }
     let slot = app.manifests.slots[bucket.index()].lock().await;
-    Ok(compaction_due(&slot, interval))
+    Ok(Saved::Now(compaction_due(&slot, interval)))
+}
+
+/// Writes the whole manifest on its own task for the writes of `generations`
+/// (`(after, up_to]`), whose waiters wait for it; a failure gives the changes back
+/// (everything) for the writer to retry after a backoff.
+fn start_whole_write(app: &Arc<App>, bucket: BucketId, (after, up_to): (u64, u64)) {
+    // Before the task starts, so that it cannot end before its waiters are told.
+    app.manifests.writers[bucket.index()]
+        .progress
+        .send_modify(|p| p.whole = Some((after, up_to)));
+    let app = Arc::clone(app);
+    tokio::spawn(async move {
+        let result = write_whole(&app, bucket, Whole::Forced).await;
+        let writer = &app.manifests.writers[bucket.index()];
+        let (outcome, error) = match result {
+            Ok(()) => {
+                let slot = app.manifests.slots[bucket.index()].lock().await;
+                let due = compaction_due(&slot, app.config.storage.compact_interval);
+                (Ok(due), None)
+            }
+            Err(error) => {
+                app.registry.mark_all_changed(bucket);
+                app.metrics
+                    .manifest_writes_failed
+                    .fetch_add(1, Ordering::Relaxed);
+                let e = PersistError {
+                    bucket: app.config.buckets[bucket].name.clone(),
+                    error,
+                };
+                if writer.progress.borrow().whole_error.is_none() {
+                    warn!("{e}; will retry in the background");
+                }
+                (Err(()), Some(e))
+            }
+        };
+        // The writer reads the outcome when woken; waiters see the progress.
+        *writer
+            .whole_written
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner) = Some(outcome);
+        writer.progress.send_modify(|p| {
+            p.whole = None;
+            p.whole_error = error;
+        });
+        writer.wake.notify_one();
+    });
 }
 
 /// When the manifest in S3 lags behind the journal: a compaction interval after the

@@ -724,3 +724,112 @@ async fn a_long_compaction_does_not_hold_up_changes() {
     );
     svc.stop().await;
 }
+
+/// A first start (no manifest yet) writes each whole manifest on its own task: an
+/// `/update` meanwhile is journaled and answered without waiting for it, and the
+/// manifest, when it lands, with the journal states both the start-up's files and the
+/// update's.
+#[tokio::test]
+async fn a_first_start_manifest_write_does_not_hold_up_changes() {
+    let s3 = small_s3().await;
+    let proxy = Proxy::start(s3.addr).await;
+    proxy.set(
+        Fault::Stall(Duration::from_secs(5))
+            .only("PUT")
+            .on_target(&format!("{MANIFEST}$")),
+    );
+    let mut env = common::two_bucket_env(&proxy.endpoint());
+    env.extend(
+        [
+            ("PARPARCHIK_MANIFEST_COMPACT_INTERVAL", "60"),
+            ("PARPARCHIK_S3_TIMEOUT", "20"),
+        ]
+        .map(|(k, v)| (k.to_owned(), v.to_owned())),
+    );
+    let svc = Service::start(env).await;
+    // Not `wait_ready`: it also waits for the manifests to settle.
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while !svc.app.is_ready() {
+        assert!(Instant::now() < deadline, "ready");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let seed = s3.client();
+    // Start-up has asked for the first manifests; their PUTs are held.
+    let manifest_put = format!("PUT /{PUBLIC}/{MANIFEST}");
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while !proxy.requests_since(0).iter().any(|r| r == &manifest_put) {
+        assert!(Instant::now() < deadline, "no first manifest write started");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    seed.put(PUBLIC, "during.txt", "d").await;
+    let asked = Instant::now();
+    let (status, v) = svc.get_json("/update?filename=during.txt").await;
+    assert_eq!(status, 200, "{v}");
+    assert!(
+        asked.elapsed() < Duration::from_millis(2500),
+        "the /update waited for the first manifest write: {:?}",
+        asked.elapsed()
+    );
+    assert!(
+        seed.manifest_object(PUBLIC).await.is_none(),
+        "the first manifest is still being written"
+    );
+    assert_eq!(
+        seed.manifest_keys(PUBLIC).await,
+        ["during.txt"],
+        "journaled before the answer"
+    );
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while !svc.app.manifests.settled() {
+        assert!(Instant::now() < deadline, "the first manifests are written");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert!(seed.manifest_object(PUBLIC).await.is_some());
+    assert_eq!(
+        seed.manifest_keys(PUBLIC).await,
+        ["during.txt", "hello.txt"],
+        "the manifest and the journal state every file"
+    );
+    svc.stop().await;
+}
+
+/// A first manifest write on its own task that fails gives its changes back: the
+/// writer retries after a backoff, and the manifests are written in the end.
+#[tokio::test]
+async fn a_failed_first_manifest_write_is_retried() {
+    let s3 = small_s3().await;
+    let proxy = Proxy::start(s3.addr).await;
+    proxy.set(
+        Fault::InternalError
+            .only("PUT")
+            .on_target(&format!("{MANIFEST}$"))
+            .times(2),
+    );
+    let mut env = common::two_bucket_env(&proxy.endpoint());
+    env.extend(
+        [
+            ("PARPARCHIK_MANIFEST_COMPACT_INTERVAL", "60"),
+            ("PARPARCHIK_S3_ATTEMPTS", "1"),
+        ]
+        .map(|(k, v)| (k.to_owned(), v.to_owned())),
+    );
+    let svc = Service::start(env).await;
+    svc.wait_ready(Duration::from_secs(30)).await;
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while !svc.app.manifests.settled() {
+        assert!(
+            Instant::now() < deadline,
+            "the first manifests are written in the end"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let seed = s3.client();
+    assert_eq!(seed.manifest_keys(PUBLIC).await, ["hello.txt"]);
+    assert_eq!(seed.manifest_keys(PRIVATE).await, ["secret.bin"]);
+    assert!(seed.manifest_object(PUBLIC).await.is_some());
+    assert!(
+        metric_value(&svc, "parparchik_manifest_writes_total{outcome=\"failed\"}").await >= 1.0,
+        "the failures are counted"
+    );
+    svc.stop().await;
+}
