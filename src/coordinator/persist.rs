@@ -388,30 +388,15 @@ async fn run_writer(app: Weak<App>, bucket: BucketId) {
             .take();
         match whole_written {
             Some(Ok(due)) => {
-                if failures > 0 {
-                    info!(
-                        "manifest of bucket {} written after {failures} failed attempts",
-                        app.config.buckets[bucket].name
-                    );
-                }
+                note_written(&app, bucket, failures);
                 failures = 0;
                 compaction_due = due;
             }
             Some(Err(())) => {
                 failures += 1;
-                let wait = crate::s3::retry::backoff(
-                    failures - 1,
-                    RETRY_FIRST,
-                    RETRY_MAX,
-                    crate::s3::retry::jitter(),
-                );
                 let wake = Arc::clone(&writer.wake);
                 drop(app);
-                // A new change retries at once; otherwise after the backoff.
-                tokio::select! {
-                    () = wake.notified() => {}
-                    () = tokio::time::sleep(wait) => {}
-                }
+                retry_wait(&wake, failures).await;
                 continue;
             }
             None => {}
@@ -444,25 +429,14 @@ async fn run_writer(app: Weak<App>, bucket: BucketId) {
             // It reports through `whole_written` when it ends.
             Ok(Saved::OnItsOwnTask) => None,
             Ok(Saved::Now(due)) => {
-                if failures > 0 {
-                    info!(
-                        "manifest of bucket {} written after {failures} failed attempts",
-                        app.config.buckets[bucket].name
-                    );
-                }
+                note_written(&app, bucket, failures);
                 failures = 0;
                 compaction_due = due;
                 None
             }
             Err(error) => {
                 failures += 1;
-                app.metrics
-                    .manifest_writes_failed
-                    .fetch_add(1, Ordering::Relaxed);
-                let e = PersistError {
-                    bucket: app.config.buckets[bucket].name.clone(),
-                    error,
-                };
+                let e = write_failed(&app, bucket, error);
                 if failures == 1 {
                     warn!("{e}; will retry with the next change, and in the background");
                 }
@@ -474,20 +448,46 @@ async fn run_writer(app: Weak<App>, bucket: BucketId) {
             p.error = error;
         });
         if failures > 0 {
-            let wait = crate::s3::retry::backoff(
-                failures - 1,
-                RETRY_FIRST,
-                RETRY_MAX,
-                crate::s3::retry::jitter(),
-            );
             let wake = Arc::clone(&writer.wake);
             drop(app);
-            // A new change retries at once; otherwise after the backoff.
-            tokio::select! {
-                () = wake.notified() => {}
-                () = tokio::time::sleep(wait) => {}
-            }
+            retry_wait(&wake, failures).await;
         }
+    }
+}
+
+/// A failed write of `bucket`'s manifest, counted.
+fn write_failed(app: &App, bucket: BucketId, error: S3Error) -> PersistError {
+    app.metrics
+        .manifest_writes_failed
+        .fetch_add(1, Ordering::Relaxed);
+    PersistError {
+        bucket: app.config.buckets[bucket].name.clone(),
+        error,
+    }
+}
+
+/// Says that a bucket's manifest was written again after `failures` failed attempts.
+fn note_written(app: &App, bucket: BucketId, failures: u32) {
+    if failures > 0 {
+        info!(
+            "manifest of bucket {} written after {failures} failed attempts",
+            app.config.buckets[bucket].name
+        );
+    }
+}
+
+/// After `failures` (at least one) failed writes in a row: the backoff, cut short by a
+/// new change (which is retried at once).
+async fn retry_wait(wake: &Notify, failures: u32) {
+    let wait = crate::s3::retry::backoff(
+        failures - 1,
+        RETRY_FIRST,
+        RETRY_MAX,
+        crate::s3::retry::jitter(),
+    );
+    tokio::select! {
+        () = wake.notified() => {}
+        () = tokio::time::sleep(wait) => {}
     }
 }
 
@@ -562,13 +562,7 @@ fn start_whole_write(app: &Arc<App>, bucket: BucketId, (after, up_to): (u64, u64
             }
             Err(error) => {
                 app.registry.mark_all_changed(bucket);
-                app.metrics
-                    .manifest_writes_failed
-                    .fetch_add(1, Ordering::Relaxed);
-                let e = PersistError {
-                    bucket: app.config.buckets[bucket].name.clone(),
-                    error,
-                };
+                let e = write_failed(&app, bucket, error);
                 if writer.progress.borrow().whole_error.is_none() {
                     warn!("{e}; will retry in the background");
                 }
