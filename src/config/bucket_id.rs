@@ -21,14 +21,8 @@ impl BucketId {
     }
 
     /// The first `count` buckets, in priority order.
-    pub fn first(count: usize) -> impl DoubleEndedIterator<Item = BucketId> + Clone {
+    pub fn first(count: usize) -> impl Iterator<Item = BucketId> {
         (0..count).map(BucketId)
-    }
-}
-
-impl std::fmt::Display for BucketId {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        self.0.fmt(f)
     }
 }
 
@@ -40,6 +34,8 @@ impl std::ops::Index<BucketId> for [BucketConfig] {
     }
 }
 
+// Indexing does not reach the slice's impl through a `Vec` (whose own generic impl is
+// tried first), hence the second.
 impl std::ops::Index<BucketId> for Vec<BucketConfig> {
     type Output = BucketConfig;
 

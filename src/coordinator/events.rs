@@ -116,16 +116,17 @@ impl EventsState {
     }
 
     /// The HTTPS client for SNS (built once; no redirects, short timeouts).
-    pub fn sns_client(&self) -> Result<&reqwest::Client, String> {
+    pub fn sns_client(&self) -> Result<&reqwest::Client, crate::tls::HttpClientError> {
         if let Some(c) = self.sns_client.get() {
             return Ok(c);
         }
-        let client = reqwest::Client::builder()
-            .https_only(true)
-            .redirect(reqwest::redirect::Policy::none())
-            .connect_timeout(std::time::Duration::from_secs(2))
-            .build()
-            .map_err(|e| format!("cannot build the HTTPS client for SNS: {e}"))?;
+        let client = crate::tls::build_client(
+            reqwest::Client::builder()
+                .https_only(true)
+                .redirect(reqwest::redirect::Policy::none())
+                .connect_timeout(std::time::Duration::from_secs(2)),
+            "SNS",
+        )?;
         Ok(self.sns_client.get_or_init(|| client))
     }
 

@@ -116,7 +116,7 @@ async fn verify(app: &App, m: &SnsMessage) -> Result<(), SnsError> {
 
 /// GET over https (no redirects), at most [`MAX_CERT_BYTES`].
 async fn fetch(app: &App, url: reqwest::Url) -> Result<bytes::Bytes, String> {
-    let client = app.events.sns_client()?;
+    let client = app.events.sns_client().map_err(|e| e.to_string())?;
     let resp = tokio::time::timeout(FETCH_TIMEOUT, client.get(url).send())
         .await
         .map_err(|_| "timed out".to_owned())?
