@@ -18,11 +18,8 @@ fn with_interval(seconds: &'static str) -> [(&'static str, &'static str); 2] {
 }
 
 async fn settle(svc: &Service) {
-    let deadline = Instant::now() + Duration::from_secs(10);
-    while !svc.app.manifests.settled() {
-        assert!(Instant::now() < deadline, "writes did not settle");
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    svc.settle(Duration::from_secs(10), "writes did not settle")
+        .await;
 }
 
 #[tokio::test]

@@ -9,7 +9,7 @@ use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
 use crate::support::common::{self, MANIFEST, PRIVATE, PUBLIC, S3, Service};
-use crate::support::fault::{Fault, Proxy};
+use crate::support::fault::{Fault, Proxy, Rule};
 use testkit::metric;
 
 const BULK: usize = 20_000;
@@ -34,11 +34,20 @@ fn bulk_key(i: usize) -> String {
     format!("bulk/{:03}/f{i:06}.txt", i % 100)
 }
 
-async fn rig_with(s3: S3, extra: &[(&str, &str)]) -> Rig {
+/// The proxy in front of `s3` (with `preset` in force from the first request) and the
+/// service behind it, started, not waited for.
+async fn behind_proxy(s3: &S3, preset: Option<Rule>, extra: &[(&str, &str)]) -> (Proxy, Service) {
     let proxy = Proxy::start(s3.addr).await;
+    if let Some(rule) = preset {
+        proxy.set(rule);
+    }
     let mut env = common::two_bucket_env(&proxy.endpoint());
     env.extend(extra.iter().map(|(k, v)| (k.to_string(), v.to_string())));
-    let svc = Service::start(env).await;
+    (proxy, Service::start(env).await)
+}
+
+async fn rig_with(s3: S3, extra: &[(&str, &str)]) -> Rig {
+    let (proxy, svc) = behind_proxy(&s3, None, extra).await;
     // Up to 20 000 objects on a file-backed S3 that rescans per page: a busy machine
     // may need minutes; the wait is a guard against a hang, not a speed target.
     svc.wait_ready(Duration::from_secs(180)).await;
@@ -683,11 +692,8 @@ async fn a_long_compaction_does_not_hold_up_changes() {
     )
     .await;
     let seed = s3.client();
-    let deadline = Instant::now() + Duration::from_secs(10);
-    while !svc.app.manifests.settled() {
-        assert!(Instant::now() < deadline, "start-up writes settle");
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    svc.settle(Duration::from_secs(10), "start-up writes settle")
+        .await;
     proxy.set(
         Fault::Stall(Duration::from_secs(5))
             .only("PUT")
@@ -732,27 +738,20 @@ async fn a_long_compaction_does_not_hold_up_changes() {
 #[tokio::test]
 async fn a_first_start_manifest_write_does_not_hold_up_changes() {
     let s3 = small_s3().await;
-    let proxy = Proxy::start(s3.addr).await;
-    proxy.set(
-        Fault::Stall(Duration::from_secs(5))
-            .only("PUT")
-            .on_target(&format!("{MANIFEST}$")),
-    );
-    let mut env = common::two_bucket_env(&proxy.endpoint());
-    env.extend(
-        [
+    let held = Fault::Stall(Duration::from_secs(5))
+        .only("PUT")
+        .on_target(&format!("{MANIFEST}$"));
+    let (proxy, svc) = behind_proxy(
+        &s3,
+        Some(held),
+        &[
             ("PARPARCHIK_MANIFEST_COMPACT_INTERVAL", "60"),
             ("PARPARCHIK_S3_TIMEOUT", "20"),
-        ]
-        .map(|(k, v)| (k.to_owned(), v.to_owned())),
-    );
-    let svc = Service::start(env).await;
+        ],
+    )
+    .await;
     // Not `wait_ready`: it also waits for the manifests to settle.
-    let deadline = Instant::now() + Duration::from_secs(30);
-    while !svc.app.is_ready() {
-        assert!(Instant::now() < deadline, "ready");
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+    svc.wait_only_ready(Duration::from_secs(30)).await;
     let seed = s3.client();
     // Start-up has asked for the first manifests; their PUTs are held.
     let manifest_put = format!("PUT /{PUBLIC}/{MANIFEST}");
@@ -779,11 +778,8 @@ async fn a_first_start_manifest_write_does_not_hold_up_changes() {
         ["during.txt"],
         "journaled before the answer"
     );
-    let deadline = Instant::now() + Duration::from_secs(20);
-    while !svc.app.manifests.settled() {
-        assert!(Instant::now() < deadline, "the first manifests are written");
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    svc.settle(Duration::from_secs(20), "the first manifests are written")
+        .await;
     assert!(seed.manifest_object(PUBLIC).await.is_some());
     assert_eq!(
         seed.manifest_keys(PUBLIC).await,
@@ -798,31 +794,25 @@ async fn a_first_start_manifest_write_does_not_hold_up_changes() {
 #[tokio::test]
 async fn a_failed_first_manifest_write_is_retried() {
     let s3 = small_s3().await;
-    let proxy = Proxy::start(s3.addr).await;
-    proxy.set(
-        Fault::InternalError
-            .only("PUT")
-            .on_target(&format!("{MANIFEST}$"))
-            .times(2),
-    );
-    let mut env = common::two_bucket_env(&proxy.endpoint());
-    env.extend(
-        [
+    let failing = Fault::InternalError
+        .only("PUT")
+        .on_target(&format!("{MANIFEST}$"))
+        .times(2);
+    let (_proxy, svc) = behind_proxy(
+        &s3,
+        Some(failing),
+        &[
             ("PARPARCHIK_MANIFEST_COMPACT_INTERVAL", "60"),
             ("PARPARCHIK_S3_ATTEMPTS", "1"),
-        ]
-        .map(|(k, v)| (k.to_owned(), v.to_owned())),
-    );
-    let svc = Service::start(env).await;
+        ],
+    )
+    .await;
     svc.wait_ready(Duration::from_secs(30)).await;
-    let deadline = Instant::now() + Duration::from_secs(20);
-    while !svc.app.manifests.settled() {
-        assert!(
-            Instant::now() < deadline,
-            "the first manifests are written in the end"
-        );
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    svc.settle(
+        Duration::from_secs(20),
+        "the first manifests are written in the end",
+    )
+    .await;
     let seed = s3.client();
     assert_eq!(seed.manifest_keys(PUBLIC).await, ["hello.txt"]);
     assert_eq!(seed.manifest_keys(PRIVATE).await, ["secret.bin"]);

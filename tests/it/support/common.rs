@@ -345,6 +345,17 @@ impl Service {
 
     pub(crate) async fn wait_ready(&self, limit: Duration) {
         let deadline = Instant::now() + limit;
+        self.wait_only_ready(limit).await;
+        // Readiness does not wait for start-up's manifest rewrites; tests that compare
+        // manifests before and after a fault do.
+        while !self.app.manifests.settled() && Instant::now() < deadline {
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+
+    /// Ready, without waiting for start-up's manifest writes.
+    pub(crate) async fn wait_only_ready(&self, limit: Duration) {
+        let deadline = Instant::now() + limit;
         while !self.app.is_ready() {
             assert!(
                 Instant::now() < deadline,
@@ -352,10 +363,15 @@ impl Service {
             );
             tokio::time::sleep(Duration::from_millis(20)).await;
         }
-        // Readiness does not wait for start-up's manifest rewrites; tests that compare
-        // manifests before and after a fault do.
-        while !self.app.manifests.settled() && Instant::now() < deadline {
-            tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+
+    /// Every manifest write asked for so far done and none failed, within `limit`
+    /// (`what` says what that means to the test).
+    pub(crate) async fn settle(&self, limit: Duration, what: &str) {
+        let deadline = Instant::now() + limit;
+        while !self.app.manifests.settled() {
+            assert!(Instant::now() < deadline, "{what}");
+            tokio::time::sleep(Duration::from_millis(50)).await;
         }
     }
 
